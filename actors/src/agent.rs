@@ -1,0 +1,467 @@
+//! One actor per agent: it decides admission and keeps the agent's live state.
+//!
+//! The actor owns its mailbox receiver, its profile (grants, scopes, rate), its work
+//! session and its counters. What must survive a panic and restart lives in
+//! [`Shared`], outside the task: the rate-limit bucket (a crash must not refill it), the
+//! revocation flag (a crash must not un-revoke) and the last-activity clock.
+//!
+//! The actor does no slow I/O: a profile reload after a missed revocation runs in a
+//! separate task that posts the result back through a weak sender.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use crate::revocation::Revocation;
+
+/// One project granted to an agent, with the scopes the agent holds there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The Tasker's project id.
+    pub project_id: String,
+    /// Scopes such as `cards:read`, `cards:write`.
+    pub scopes: BTreeSet<String>,
+}
+
+/// An agent's rate limit: a steady rate per minute and the burst allowed above it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateSpec {
+    /// Calls per minute, sustained.
+    pub per_minute: NonZeroU32,
+    /// Calls allowed at once before the steady rate applies.
+    pub burst: NonZeroU32,
+}
+
+impl RateSpec {
+    fn limiter(self) -> DefaultDirectRateLimiter {
+        RateLimiter::direct(Quota::per_minute(self.per_minute).allow_burst(self.burst))
+    }
+}
+
+/// What the actor needs to know of its agent, loaded from the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentProfile {
+    /// The agent.
+    pub agent_id: Uuid,
+    /// Its owner (a Launcher user).
+    pub owner_id: Uuid,
+    /// Display name, for history and the live-status page.
+    pub name: String,
+    /// False when the agent is revoked or disabled, or its owner is blocked or lacks the
+    /// entitlement.
+    pub active: bool,
+    /// Granted projects and their scopes.
+    pub grants: Vec<Grant>,
+    /// The agent's rate limit.
+    pub rate: RateSpec,
+}
+
+/// A request for admission: the scope the operation needs and, when it targets one
+/// project, that project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdmitRequest {
+    /// The scope the operation needs, e.g. `cards:write`.
+    pub scope: String,
+    /// The project the operation touches, when it touches exactly one.
+    pub project_id: Option<String>,
+    /// Whether the call counts against the rate limit (every agent call does).
+    pub rate_limited: bool,
+}
+
+/// The actor's verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Go ahead. Carries the projects where the agent holds the requested scope, so
+    /// list operations can filter without a second round trip.
+    Allowed {
+        /// Projects where the requested scope is held.
+        projects: Vec<String>,
+    },
+    /// Refused, with the reason.
+    Denied(DenyReason),
+}
+
+/// Why admission was refused. Each reason carries what the caller needs to do better.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DenyReason {
+    /// The agent is revoked or disabled, or its owner may no longer use agents.
+    Revoked,
+    /// A revocation may have been missed; the actor refuses until it has re-read the
+    /// agent's status.
+    Unverified,
+    /// The agent holds this scope nowhere (or not in the named project).
+    MissingScope {
+        /// The scope that was needed.
+        scope: String,
+        /// The scopes the agent does hold (in the project, when one was named).
+        held: Vec<String>,
+    },
+    /// The project is not granted to the agent.
+    ProjectNotGranted {
+        /// The project asked for.
+        project_id: String,
+        /// The projects the agent may use.
+        granted: Vec<String>,
+    },
+    /// Over the rate limit; retry after this long.
+    RateLimited {
+        /// The earliest time a retry can succeed.
+        retry_after: Duration,
+    },
+}
+
+/// A work session the agent reported (reporting mode): which card it works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkSession {
+    /// The card being worked on, e.g. `PROJ-12`.
+    pub card: Option<String>,
+    /// A one-line summary the agent gave.
+    pub summary: String,
+    /// When the session started.
+    pub started_at: SystemTime,
+    /// When the agent last updated it.
+    pub updated_at: SystemTime,
+}
+
+/// A point-in-time view of an agent actor, for status pages and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSnapshot {
+    /// The agent.
+    pub agent_id: Uuid,
+    /// Its owner.
+    pub owner_id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Whether it is refused from now on.
+    pub revoked: bool,
+    /// The last admitted or refused call.
+    pub last_activity: SystemTime,
+    /// The open work session, if any.
+    pub session: Option<WorkSession>,
+    /// Calls admitted since the actor started.
+    pub admitted: u64,
+    /// Calls refused since the actor started (rate limit hits included).
+    pub denied: u64,
+    /// Calls refused by the rate limit.
+    pub rate_limited: u64,
+    /// How often the actor was restarted after a panic.
+    pub restarts: u32,
+}
+
+/// State that outlives a panic of the actor task.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) agent_id: Uuid,
+    pub(crate) owner_id: Uuid,
+    pub(crate) revoked: watch::Sender<bool>,
+    profile: Mutex<AgentProfile>,
+    limiter: Mutex<(RateSpec, Arc<DefaultDirectRateLimiter>)>,
+    last_activity_ms: AtomicU64,
+    pub(crate) restarts: AtomicU32,
+    counters: [AtomicU64; 3],
+}
+
+impl Shared {
+    pub(crate) fn new(profile: AgentProfile) -> Self {
+        Self {
+            agent_id: profile.agent_id,
+            owner_id: profile.owner_id,
+            revoked: watch::Sender::new(!profile.active),
+            limiter: Mutex::new((profile.rate, Arc::new(profile.rate.limiter()))),
+            profile: Mutex::new(profile),
+            last_activity_ms: AtomicU64::new(now_ms()),
+            restarts: AtomicU32::new(0),
+            counters: Default::default(),
+        }
+    }
+
+    /// The last profile the actor accepted.
+    pub(crate) fn profile(&self) -> AgentProfile {
+        self.profile
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn is_revoked(&self) -> bool {
+        *self.revoked.borrow()
+    }
+
+    /// Marks the agent revoked; returns whether this changed anything.
+    pub(crate) fn revoke(&self) -> bool {
+        !self.revoked.send_replace(true)
+    }
+
+    pub(crate) fn idle_for(&self) -> Duration {
+        Duration::from_millis(
+            now_ms().saturating_sub(self.last_activity_ms.load(Ordering::Relaxed)),
+        )
+    }
+
+    fn limiter_for(&self, rate: RateSpec) -> Arc<DefaultDirectRateLimiter> {
+        let mut slot = self.limiter.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.0 != rate {
+            *slot = (rate, Arc::new(rate.limiter()));
+        }
+        Arc::clone(&slot.1)
+    }
+
+    fn touch(&self) {
+        self.last_activity_ms.store(now_ms(), Ordering::Relaxed);
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+const ADMITTED: usize = 0;
+const DENIED: usize = 1;
+const RATE_LIMITED: usize = 2;
+
+/// Messages an agent actor understands.
+#[derive(Debug)]
+pub(crate) enum Msg {
+    Admit(AdmitRequest, oneshot::Sender<Admission>),
+    Snapshot(oneshot::Sender<AgentSnapshot>),
+    StartSession {
+        card: Option<String>,
+        summary: String,
+        reply: oneshot::Sender<WorkSession>,
+    },
+    FinishSession(oneshot::Sender<Option<WorkSession>>),
+    Refresh(Option<AgentProfile>),
+    #[cfg(test)]
+    Crash,
+}
+
+/// Loads an agent's profile off the actor's task, then posts it back.
+pub(crate) type Reload = Arc<dyn Fn(Uuid, mpsc::WeakSender<Msg>) + Send + Sync>;
+
+/// Why the actor's `run` returned.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// Every handle dropped.
+    Closed,
+    /// Idle for longer than the idle timeout.
+    Idle,
+}
+
+/// The actor's own state: rebuilt from the profile after a restart.
+pub(crate) struct AgentActor {
+    profile: AgentProfile,
+    shared: Arc<Shared>,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    scopes_by_project: BTreeMap<String, BTreeSet<String>>,
+    unverified: bool,
+    session: Option<WorkSession>,
+}
+
+impl AgentActor {
+    pub(crate) fn new(profile: AgentProfile, shared: Arc<Shared>) -> Self {
+        let limiter = shared.limiter_for(profile.rate);
+        let scopes_by_project = profile
+            .grants
+            .iter()
+            .map(|g| (g.project_id.clone(), g.scopes.clone()))
+            .collect();
+        Self {
+            profile,
+            shared,
+            limiter,
+            scopes_by_project,
+            unverified: false,
+            session: None,
+        }
+    }
+
+    /// Serves the mailbox until every handle is gone or the agent idles out.
+    pub(crate) async fn run(
+        &mut self,
+        rx: &mut mpsc::Receiver<Msg>,
+        revocations: &mut broadcast::Receiver<Revocation>,
+        me: &mpsc::WeakSender<Msg>,
+        reload: &Reload,
+        idle_timeout: Duration,
+    ) -> Exit {
+        loop {
+            let idle_left = idle_timeout.saturating_sub(self.shared.idle_for());
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(msg) => self.handle(msg),
+                    None => return Exit::Closed,
+                },
+                event = revocations.recv() => match event {
+                    Ok(event) => self.apply(event, me, reload),
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(agent_id = %self.profile.agent_id, missed, "revocation channel lagged; re-reading status");
+                        self.unverified = true;
+                        reload(self.profile.agent_id, me.clone());
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return Exit::Closed,
+                },
+                () = tokio::time::sleep(idle_left) => {
+                    if self.shared.idle_for() >= idle_timeout {
+                        return Exit::Idle;
+                    }
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, event: Revocation, me: &mpsc::WeakSender<Msg>, reload: &Reload) {
+        if !event.concerns(self.profile.agent_id, self.profile.owner_id) {
+            return;
+        }
+        match event {
+            Revocation::Agent(_) | Revocation::Owner(_) => {
+                self.shared.revoke();
+                self.profile.active = false;
+            }
+            Revocation::Reload(_) => reload(self.profile.agent_id, me.clone()),
+        }
+    }
+
+    pub(crate) fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Admit(request, reply) => {
+                let verdict = self.admit(&request);
+                let _ = reply.send(verdict);
+            }
+            Msg::Snapshot(reply) => {
+                let _ = reply.send(self.snapshot());
+            }
+            Msg::StartSession {
+                card,
+                summary,
+                reply,
+            } => {
+                let now = SystemTime::now();
+                let started_at = self.session.as_ref().map_or(now, |s| s.started_at);
+                let session = WorkSession {
+                    card,
+                    summary,
+                    started_at,
+                    updated_at: now,
+                };
+                self.session = Some(session.clone());
+                let _ = reply.send(session);
+            }
+            Msg::FinishSession(reply) => {
+                let _ = reply.send(self.session.take());
+            }
+            Msg::Refresh(profile) => self.refresh(profile),
+            #[cfg(test)]
+            Msg::Crash => panic!("injected crash"),
+        }
+    }
+
+    fn refresh(&mut self, profile: Option<AgentProfile>) {
+        self.unverified = false;
+        match profile {
+            Some(profile) if profile.active && !self.shared.is_revoked() => {
+                let shared = Arc::clone(&self.shared);
+                *shared
+                    .profile
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = profile.clone();
+                let session = self.session.take();
+                *self = AgentActor::new(profile, shared);
+                self.session = session;
+            }
+            _ => {
+                self.shared.revoke();
+                self.profile.active = false;
+            }
+        }
+    }
+
+    fn admit(&mut self, request: &AdmitRequest) -> Admission {
+        self.shared.touch();
+        let verdict = self.decide(request);
+        let counter = match &verdict {
+            Admission::Allowed { .. } => ADMITTED,
+            Admission::Denied(DenyReason::RateLimited { .. }) => RATE_LIMITED,
+            Admission::Denied(_) => DENIED,
+        };
+        self.shared.counters[counter].fetch_add(1, Ordering::Relaxed);
+        verdict
+    }
+
+    fn decide(&self, request: &AdmitRequest) -> Admission {
+        if self.shared.is_revoked() || !self.profile.active {
+            return Admission::Denied(DenyReason::Revoked);
+        }
+        if self.unverified {
+            return Admission::Denied(DenyReason::Unverified);
+        }
+        let projects: Vec<String> = match &request.project_id {
+            Some(project_id) => {
+                let Some(scopes) = self.scopes_by_project.get(project_id) else {
+                    return Admission::Denied(DenyReason::ProjectNotGranted {
+                        project_id: project_id.clone(),
+                        granted: self.scopes_by_project.keys().cloned().collect(),
+                    });
+                };
+                if !scopes.contains(&request.scope) {
+                    return Admission::Denied(DenyReason::MissingScope {
+                        scope: request.scope.clone(),
+                        held: scopes.iter().cloned().collect(),
+                    });
+                }
+                vec![project_id.clone()]
+            }
+            None => {
+                let projects: Vec<String> = self
+                    .scopes_by_project
+                    .iter()
+                    .filter(|(_, scopes)| scopes.contains(&request.scope))
+                    .map(|(project, _)| project.clone())
+                    .collect();
+                if projects.is_empty() {
+                    let held: BTreeSet<String> =
+                        self.scopes_by_project.values().flatten().cloned().collect();
+                    return Admission::Denied(DenyReason::MissingScope {
+                        scope: request.scope.clone(),
+                        held: held.into_iter().collect(),
+                    });
+                }
+                projects
+            }
+        };
+        if request.rate_limited {
+            if let Err(not_until) = self.limiter.check() {
+                let retry_after = not_until.wait_time_from(DefaultClock::default().now());
+                return Admission::Denied(DenyReason::RateLimited { retry_after });
+            }
+        }
+        Admission::Allowed { projects }
+    }
+
+    fn snapshot(&self) -> AgentSnapshot {
+        let idle = self.shared.idle_for();
+        AgentSnapshot {
+            agent_id: self.profile.agent_id,
+            owner_id: self.profile.owner_id,
+            name: self.profile.name.clone(),
+            revoked: self.shared.is_revoked() || !self.profile.active,
+            last_activity: SystemTime::now().checked_sub(idle).unwrap_or(UNIX_EPOCH),
+            session: self.session.clone(),
+            admitted: self.shared.counters[ADMITTED].load(Ordering::Relaxed),
+            denied: self.shared.counters[DENIED].load(Ordering::Relaxed)
+                + self.shared.counters[RATE_LIMITED].load(Ordering::Relaxed),
+            rate_limited: self.shared.counters[RATE_LIMITED].load(Ordering::Relaxed),
+            restarts: self.shared.restarts.load(Ordering::Relaxed),
+        }
+    }
+}

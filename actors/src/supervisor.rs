@@ -1,0 +1,382 @@
+//! The supervisor: a registry of agent actors, started on first sight, stopped when idle,
+//! restarted after a panic, and reached by revocations at once.
+//!
+//! Revocation is synchronous for the caller of [`Supervisor::revoke`]: before it returns,
+//! the shared revoked flag of every affected running actor is set, so the very next
+//! admission is refused; the broadcast then tells the actors (and any open stream
+//! watching [`Supervisor::watch_revoked`]) to act on it. An actor being started while a
+//! revocation lands is caught by the revocation epoch: a profile loaded before the
+//! revocation is loaded again.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use futures::future::BoxFuture;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use crate::agent::{AgentActor, Exit, Msg, Reload, Shared};
+use crate::panic::{catch, RestartPolicy, Restarts};
+use crate::{
+    ActorError, Admission, AdmitRequest, AgentProfile, AgentSnapshot, Revocation, WorkSession,
+};
+
+/// Where the supervisor learns an agent's profile. The service implements it over its
+/// store; `Ok(None)` means the agent does not exist.
+pub trait ProfileLoader: Send + Sync + 'static {
+    /// Loads the agent's current profile.
+    fn load(&self, agent_id: Uuid) -> BoxFuture<'_, Result<Option<AgentProfile>, String>>;
+}
+
+/// Bounds of the agent runtime.
+#[derive(Debug, Clone, Copy)]
+pub struct SupervisorConfig {
+    /// Capacity of each agent's mailbox.
+    pub mailbox: usize,
+    /// How long a caller waits for room in a full mailbox before giving up (backpressure).
+    pub mailbox_wait: Duration,
+    /// An actor idle for this long stops; it starts again on the agent's next call.
+    pub idle_timeout: Duration,
+    /// Capacity of the revocation broadcast channel.
+    pub revocation_capacity: usize,
+    /// How often an actor may panic before it is given up on.
+    pub restart: RestartPolicy,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        Self {
+            mailbox: 64,
+            mailbox_wait: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(300),
+            revocation_capacity: 1024,
+            restart: RestartPolicy::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Handle {
+    tx: mpsc::Sender<Msg>,
+    shared: Arc<Shared>,
+    generation: u64,
+}
+
+struct Inner {
+    registry: DashMap<Uuid, Handle>,
+    loader: Arc<dyn ProfileLoader>,
+    revocations: broadcast::Sender<Revocation>,
+    config: SupervisorConfig,
+    generation: AtomicU64,
+    epoch: AtomicU64,
+    shutting_down: AtomicBool,
+    tasks: std::sync::Mutex<JoinSet<()>>,
+}
+
+/// The agent runtime's entry point. Cheap to clone.
+#[derive(Clone)]
+pub struct Supervisor {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("agents", &self.inner.registry.len())
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl Supervisor {
+    /// Creates the runtime. Actors are started lazily, on an agent's first call.
+    pub fn new(loader: Arc<dyn ProfileLoader>, config: SupervisorConfig) -> Self {
+        let (revocations, _) = broadcast::channel(config.revocation_capacity.max(1));
+        Self {
+            inner: Arc::new(Inner {
+                registry: DashMap::new(),
+                loader,
+                revocations,
+                config,
+                generation: AtomicU64::new(0),
+                epoch: AtomicU64::new(0),
+                shutting_down: AtomicBool::new(false),
+                tasks: std::sync::Mutex::new(JoinSet::new()),
+            }),
+        }
+    }
+
+    /// Asks the agent's actor whether `request` may proceed, starting the actor when the
+    /// agent is first seen. `Ok(None)` means no such agent exists.
+    pub async fn admit(
+        &self,
+        agent_id: Uuid,
+        request: AdmitRequest,
+    ) -> Result<Option<Admission>, ActorError> {
+        let (reply, answer) = oneshot::channel();
+        let mut msg = Msg::Admit(request, reply);
+        // One retry covers the race with an actor that idled out after we took its handle.
+        for _ in 0..2 {
+            let Some(handle) = self.handle(agent_id).await? else {
+                return Ok(None);
+            };
+            match handle
+                .tx
+                .send_timeout(msg, self.inner.config.mailbox_wait)
+                .await
+            {
+                Ok(()) => return answer.await.map(Some).map_err(|_| ActorError::Dropped),
+                Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                    return Err(ActorError::Overloaded)
+                }
+                Err(mpsc::error::SendTimeoutError::Closed(back)) => {
+                    self.forget(agent_id, handle.generation);
+                    msg = back;
+                }
+            }
+        }
+        Err(ActorError::Gone)
+    }
+
+    /// A snapshot of the agent's actor, if it is running.
+    pub async fn snapshot(&self, agent_id: Uuid) -> Option<AgentSnapshot> {
+        let handle = self.inner.registry.get(&agent_id).map(|h| h.clone())?;
+        let (reply, answer) = oneshot::channel();
+        handle.tx.try_send(Msg::Snapshot(reply)).ok()?;
+        answer.await.ok()
+    }
+
+    /// Snapshots of every running actor.
+    pub async fn snapshots(&self) -> Vec<AgentSnapshot> {
+        let ids: Vec<Uuid> = self.inner.registry.iter().map(|e| *e.key()).collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(s) = self.snapshot(id).await {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// Opens or updates the agent's work session.
+    pub async fn start_session(
+        &self,
+        agent_id: Uuid,
+        card: Option<String>,
+        summary: String,
+    ) -> Result<WorkSession, ActorError> {
+        let handle = self.handle(agent_id).await?.ok_or(ActorError::Gone)?;
+        let (reply, answer) = oneshot::channel();
+        self.send(
+            &handle,
+            Msg::StartSession {
+                card,
+                summary,
+                reply,
+            },
+        )
+        .await?;
+        answer.await.map_err(|_| ActorError::Dropped)
+    }
+
+    /// Closes the agent's work session, returning it.
+    pub async fn finish_session(&self, agent_id: Uuid) -> Result<Option<WorkSession>, ActorError> {
+        let handle = self.handle(agent_id).await?.ok_or(ActorError::Gone)?;
+        let (reply, answer) = oneshot::channel();
+        self.send(&handle, Msg::FinishSession(reply)).await?;
+        answer.await.map_err(|_| ActorError::Dropped)
+    }
+
+    /// Puts a revocation in force on this replica: when this returns, every affected
+    /// running actor refuses its next call. Agents without a running actor are refused
+    /// by the profile their next call loads, which the caller has already changed.
+    pub fn revoke(&self, event: Revocation) {
+        self.inner.epoch.fetch_add(1, Ordering::SeqCst);
+        if !matches!(event, Revocation::Reload(_)) {
+            for entry in self.inner.registry.iter() {
+                let shared = &entry.value().shared;
+                if event.concerns(shared.agent_id, shared.owner_id) {
+                    shared.revoke();
+                }
+            }
+        }
+        // No receivers is fine: no actor is running.
+        let _ = self.inner.revocations.send(event);
+    }
+
+    /// A watch on the agent's revoked flag, for open streams that must close when it
+    /// flips. `None` when the agent's actor is not running.
+    pub fn watch_revoked(&self, agent_id: Uuid) -> Option<watch::Receiver<bool>> {
+        self.inner
+            .registry
+            .get(&agent_id)
+            .map(|h| h.shared.revoked.subscribe())
+    }
+
+    /// Subscribes to every revocation event this replica sees.
+    pub fn subscribe(&self) -> broadcast::Receiver<Revocation> {
+        self.inner.revocations.subscribe()
+    }
+
+    /// Number of running agent actors.
+    pub fn running(&self) -> usize {
+        self.inner.registry.len()
+    }
+
+    /// Whether the runtime accepts work (for readiness).
+    pub fn is_alive(&self) -> bool {
+        !self.inner.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Stops every actor and waits for them to finish their current message.
+    pub async fn shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+        self.inner.registry.clear();
+        let mut tasks = std::mem::take(
+            &mut *self
+                .inner
+                .tasks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// The running actor's mailbox, for tests that inject messages.
+    #[cfg(test)]
+    pub(crate) fn mailbox(&self, agent_id: Uuid) -> Option<mpsc::Sender<Msg>> {
+        self.inner.registry.get(&agent_id).map(|h| h.tx.clone())
+    }
+
+    async fn send(&self, handle: &Handle, msg: Msg) -> Result<(), ActorError> {
+        handle
+            .tx
+            .send_timeout(msg, self.inner.config.mailbox_wait)
+            .await
+            .map_err(|e| match e {
+                mpsc::error::SendTimeoutError::Timeout(_) => ActorError::Overloaded,
+                mpsc::error::SendTimeoutError::Closed(_) => ActorError::Gone,
+            })
+    }
+
+    fn forget(&self, agent_id: Uuid, generation: u64) {
+        self.inner
+            .registry
+            .remove_if(&agent_id, |_, h| h.generation == generation);
+    }
+
+    /// The running actor's handle, or a newly started one.
+    async fn handle(&self, agent_id: Uuid) -> Result<Option<Handle>, ActorError> {
+        if let Some(handle) = self.inner.registry.get(&agent_id) {
+            return Ok(Some(handle.clone()));
+        }
+        if !self.is_alive() {
+            return Err(ActorError::ShuttingDown);
+        }
+        loop {
+            let epoch = self.inner.epoch.load(Ordering::SeqCst);
+            let profile = self
+                .inner
+                .loader
+                .load(agent_id)
+                .await
+                .map_err(ActorError::Load)?;
+            let Some(profile) = profile else {
+                return Ok(None);
+            };
+            if self.inner.epoch.load(Ordering::SeqCst) != epoch {
+                continue; // a revocation landed while we loaded: load again
+            }
+            let entry = self
+                .inner
+                .registry
+                .entry(agent_id)
+                .or_insert_with(|| self.start(profile));
+            return Ok(Some(entry.clone()));
+        }
+    }
+
+    fn start(&self, profile: AgentProfile) -> Handle {
+        let (tx, mut rx) = mpsc::channel(self.inner.config.mailbox.max(1));
+        let shared = Arc::new(Shared::new(profile));
+        let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed);
+        let handle = Handle {
+            tx: tx.clone(),
+            shared: Arc::clone(&shared),
+            generation,
+        };
+        let me = tx.downgrade();
+        drop(tx);
+        let mut revocations = self.inner.revocations.subscribe();
+        let weak = Arc::downgrade(&self.inner);
+        let reload = self.reloader();
+        let config = self.inner.config;
+        let task = async move {
+            let agent_id = shared.agent_id;
+            let name = format!("agent:{agent_id}");
+            let mut restarts = Restarts::new(config.restart);
+            loop {
+                // After a restart the actor starts from the last profile it accepted.
+                let mut actor = AgentActor::new(shared.profile(), Arc::clone(&shared));
+                let run = actor.run(&mut rx, &mut revocations, &me, &reload, config.idle_timeout);
+                match catch(run).await {
+                    Ok(Exit::Closed) => break,
+                    Ok(Exit::Idle) => {
+                        // Leave the registry first, so new callers start a fresh actor,
+                        // then answer whatever is already queued.
+                        if let Some(inner) = weak.upgrade() {
+                            inner
+                                .registry
+                                .remove_if(&agent_id, |_, h| h.generation == generation);
+                        }
+                        rx.close();
+                        while let Ok(msg) = rx.try_recv() {
+                            actor.handle(msg);
+                        }
+                        break;
+                    }
+                    Err(panic) => {
+                        let again = restarts.record(&name, &panic);
+                        shared.restarts.store(restarts.total(), Ordering::Relaxed);
+                        if !again {
+                            break;
+                        }
+                    }
+                }
+            }
+            if let Some(inner) = weak.upgrade() {
+                inner
+                    .registry
+                    .remove_if(&agent_id, |_, h| h.generation == generation);
+            }
+        };
+        self.inner
+            .tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .spawn(task);
+        handle
+    }
+
+    fn reloader(&self) -> Reload {
+        let loader = Arc::clone(&self.inner.loader);
+        Arc::new(move |agent_id, me: mpsc::WeakSender<Msg>| {
+            let loader = Arc::clone(&loader);
+            tokio::spawn(async move {
+                let profile = loader.load(agent_id).await;
+                let Some(tx) = me.upgrade() else { return };
+                match profile {
+                    Ok(profile) => {
+                        let _ = tx.send(Msg::Refresh(profile)).await;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%agent_id, %error, "reloading agent profile failed; it stays refused until the next reload");
+                    }
+                }
+            });
+        })
+    }
+}

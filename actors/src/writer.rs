@@ -1,0 +1,283 @@
+//! Pools of batching writer actors (group commit).
+//!
+//! Each writer owns a bounded mailbox. It takes the first item, drains whatever else is
+//! already queued (up to `max_batch`), lingers at most `max_delay` for more, and makes
+//! the whole batch durable with one call to its [`BatchSink`] — one insert per batch.
+//! Only then is each caller in the batch answered. While a flush is in progress new
+//! items queue up, so under load batches grow by themselves and the flush rate, not the
+//! row rate, bounds the store's work.
+//!
+//! A failed flush is retried (`retries` times, with a short backoff) before every
+//! caller of the batch gets an error; a panicking sink drops the batch's reply senders,
+//! so its callers get [`WriteError::Dropped`] — never an acknowledgement — and the
+//! writer starts again on the same mailbox.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::panic::{catch, RestartPolicy, Restarts};
+
+/// Makes a batch durable. The service implements it over its store.
+pub trait BatchSink<T>: Send + Sync + 'static {
+    /// Writes every row of `batch` in one transaction; `Ok` means durable.
+    fn write(&self, batch: &[T]) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// Why a row was not acknowledged as durable.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum WriteError {
+    /// The sink failed, after retries.
+    #[error("the batch could not be written: {0}")]
+    Failed(String),
+    /// The writer failed mid-batch; the row's fate is unknown to the caller.
+    #[error("the writer failed before acknowledging")]
+    Dropped,
+    /// Every writer mailbox stayed full for longer than the caller's bound.
+    #[error("the writers are overloaded")]
+    Overloaded,
+    /// The pool is shut down.
+    #[error("the writer pool is shut down")]
+    Closed,
+}
+
+/// Bounds of a writer pool.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterConfig {
+    /// Number of writer actors.
+    pub writers: usize,
+    /// Capacity of each writer's mailbox.
+    pub mailbox: usize,
+    /// Largest batch written at once.
+    pub max_batch: usize,
+    /// Longest a batch waits for more rows once it has one.
+    pub max_delay: Duration,
+    /// How long a caller waits for room in a full mailbox (backpressure).
+    pub mailbox_wait: Duration,
+    /// Flush attempts after the first failure.
+    pub retries: u32,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            writers: 2,
+            mailbox: 4096,
+            max_batch: 512,
+            max_delay: Duration::from_millis(1),
+            mailbox_wait: Duration::from_secs(5),
+            retries: 2,
+        }
+    }
+}
+
+type Ack = oneshot::Sender<Result<(), WriteError>>;
+
+struct Item<T> {
+    row: T,
+    ack: Option<Ack>,
+}
+
+/// A pool of writer actors for rows of type `T`. Cheap to share behind an `Arc`.
+pub struct WriterPool<T> {
+    senders: Vec<mpsc::Sender<Item<T>>>,
+    next: AtomicUsize,
+    stop: watch::Sender<bool>,
+    tasks: Mutex<JoinSet<()>>,
+    mailbox_wait: Duration,
+}
+
+impl<T> std::fmt::Debug for WriterPool<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriterPool")
+            .field("writers", &self.senders.len())
+            .finish()
+    }
+}
+
+impl<T: Send + 'static> WriterPool<T> {
+    /// Starts `config.writers` writers over `sink`.
+    pub fn start<S: BatchSink<T>>(name: &'static str, sink: Arc<S>, config: WriterConfig) -> Self {
+        let (stop, _) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let senders = (0..config.writers.max(1))
+            .map(|index| {
+                let (tx, rx) = mpsc::channel(config.mailbox.max(1));
+                let writer = Writer {
+                    name: format!("{name}-writer-{index}"),
+                    sink: Arc::clone(&sink),
+                    config,
+                };
+                tasks.spawn(writer.run(rx, stop.subscribe()));
+                tx
+            })
+            .collect();
+        Self {
+            senders,
+            next: AtomicUsize::new(0),
+            stop,
+            tasks: Mutex::new(tasks),
+            mailbox_wait: config.mailbox_wait,
+        }
+    }
+
+    /// Queues `row` and waits until the batch holding it is durable.
+    pub async fn write(&self, row: T) -> Result<(), WriteError> {
+        let (ack, done) = oneshot::channel();
+        self.enqueue(Item {
+            row,
+            ack: Some(ack),
+        })
+        .await?;
+        done.await.unwrap_or(Err(WriteError::Dropped))
+    }
+
+    /// Queues `row` without waiting for its flush; it rides the next batch. Still waits
+    /// for mailbox room, so a flood is slowed rather than buffered without bound.
+    pub async fn submit(&self, row: T) -> Result<(), WriteError> {
+        self.enqueue(Item { row, ack: None }).await
+    }
+
+    async fn enqueue(&self, mut item: Item<T>) -> Result<(), WriteError> {
+        if *self.stop.borrow() {
+            return Err(WriteError::Closed);
+        }
+        let n = self.senders.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for offset in 0..n {
+            let tx = &self.senders[(start + offset) % n];
+            match tx.send_timeout(item, self.mailbox_wait).await {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                    return Err(WriteError::Overloaded)
+                }
+                // That writer gave up after repeated panics: try the next one.
+                Err(mpsc::error::SendTimeoutError::Closed(back)) => item = back,
+            }
+        }
+        Err(WriteError::Closed)
+    }
+
+    /// Stops accepting rows, flushes everything queued, and waits for the writers.
+    pub async fn shutdown(&self) {
+        self.stop.send_replace(true);
+        let mut tasks =
+            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+struct Writer<S> {
+    name: String,
+    sink: Arc<S>,
+    config: WriterConfig,
+}
+
+impl<S> Writer<S> {
+    async fn run<T: Send + 'static>(
+        self,
+        mut rx: mpsc::Receiver<Item<T>>,
+        mut stop: watch::Receiver<bool>,
+    ) where
+        S: BatchSink<T>,
+    {
+        let mut restarts = Restarts::new(RestartPolicy::default());
+        loop {
+            match catch(self.serve(&mut rx, &mut stop)).await {
+                Ok(()) => return,
+                Err(panic) => {
+                    if !restarts.record(&self.name, &panic) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn serve<T: Send + 'static>(
+        &self,
+        rx: &mut mpsc::Receiver<Item<T>>,
+        stop: &mut watch::Receiver<bool>,
+    ) where
+        S: BatchSink<T>,
+    {
+        loop {
+            let first = tokio::select! {
+                biased;
+                item = rx.recv() => match item {
+                    Some(item) => item,
+                    None => return,
+                },
+                _ = stop.changed() => {
+                    // Shutdown: take what is queued, flush it, and stop.
+                    rx.close();
+                    let mut rest = Vec::new();
+                    while let Ok(item) = rx.try_recv() {
+                        rest.push(item);
+                        if rest.len() == self.config.max_batch {
+                            self.flush(std::mem::take(&mut rest)).await;
+                        }
+                    }
+                    if !rest.is_empty() {
+                        self.flush(rest).await;
+                    }
+                    return;
+                }
+            };
+            let batch = self.collect(first, rx).await;
+            self.flush(batch).await;
+        }
+    }
+
+    async fn collect<T>(&self, first: Item<T>, rx: &mut mpsc::Receiver<Item<T>>) -> Vec<Item<T>> {
+        let max = self.config.max_batch.max(1);
+        let mut batch = Vec::with_capacity(max.min(64));
+        batch.push(first);
+        let deadline = Instant::now() + self.config.max_delay;
+        while batch.len() < max {
+            match rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(item)) => batch.push(item),
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            }
+        }
+        batch
+    }
+
+    async fn flush<T>(&self, batch: Vec<Item<T>>)
+    where
+        S: BatchSink<T>,
+    {
+        let (rows, acks): (Vec<T>, Vec<Option<Ack>>) =
+            batch.into_iter().map(|i| (i.row, i.ack)).unzip();
+        let mut attempt = 0;
+        let outcome = loop {
+            match self.sink.write(&rows).await {
+                Ok(()) => break Ok(()),
+                Err(error) if attempt < self.config.retries => {
+                    attempt += 1;
+                    tracing::warn!(writer = %self.name, %error, attempt, rows = rows.len(), "batch write failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                }
+                Err(error) => {
+                    let unacked = acks.iter().filter(|a| a.is_none()).count();
+                    tracing::error!(writer = %self.name, %error, rows = rows.len(), unacked, "batch write failed; callers are told, unacknowledged rows are lost");
+                    break Err(WriteError::Failed(error));
+                }
+            }
+        };
+        for ack in acks.into_iter().flatten() {
+            let _ = ack.send(outcome.clone());
+        }
+    }
+}

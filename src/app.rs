@@ -1,0 +1,219 @@
+//! Assembles the gateway from a configuration: store, migrations, admin credential,
+//! actor runtime, audit writers, background tasks and the HTTP server. Built from a
+//! config plus a listener, so tests bind port 0 and learn the address.
+
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gateway_actors::{RateSpec, Supervisor, SupervisorConfig, WriterConfig};
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::audit::Auditor;
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::identity::Authenticator;
+use crate::store::{self, Store, StoreError};
+use crate::token::{Token, TokenError, TokenHash, TokenKind};
+
+/// The setting holding the generated admin token's hash.
+const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store failed (connect, migrate, bootstrap).
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Minting a token failed.
+    #[error("token: {0}")]
+    Token(#[from] TokenError),
+    /// The stored admin token hash is unreadable.
+    #[error("the stored admin token hash is corrupt; delete the `{ADMIN_TOKEN_SETTING}` setting to generate a new one")]
+    AdminHash,
+}
+
+/// Things worth telling the person who started the gateway, once.
+#[derive(Debug, Default)]
+pub struct Announcements {
+    /// A freshly generated admin token (embedded default, first start).
+    pub admin_token: Option<Token>,
+}
+
+/// A built, not yet serving, gateway.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    gateway: Gateway,
+    /// What to print at start.
+    pub announcements: Announcements,
+}
+
+impl Application {
+    /// Connects and migrates the store, prepares the admin credential, starts the actor
+    /// runtime, and binds `config.bind`.
+    pub async fn build(config: Config, migrate: bool) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let store = store::connect(&config.database).await?;
+        if migrate {
+            store.migrate().await?;
+        }
+        let mut announcements = Announcements::default();
+        let admin_token = admin_credential(&config, store.as_ref(), &mut announcements).await?;
+        let gateway = assemble(config, store, admin_token);
+        Ok(Self {
+            listener,
+            gateway,
+            announcements,
+        })
+    }
+
+    /// The bound address (useful when `GATEWAY_BIND` asked for port 0).
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The assembled core, for commands that act before serving (the demo seed).
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
+    /// Serves until `shutdown` completes, then drains: in-flight requests finish, queued
+    /// audit rows are flushed, actors stop.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let gateway = self.gateway.clone();
+        let background = spawn_background(&gateway);
+        let router = crate::http::router(gateway.clone());
+        let result = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        for task in background {
+            task.abort();
+        }
+        if let Err(e) = gateway.auth.flush_usage().await {
+            tracing::warn!(error = %e, "could not record token usage at shutdown");
+        }
+        gateway.auditor.shutdown().await;
+        gateway.supervisor.shutdown().await;
+        result
+    }
+}
+
+/// Wires the runtime around a store.
+fn assemble(config: Config, store: Arc<dyn Store>, admin_token: TokenHash) -> Gateway {
+    let default_rate = RateSpec {
+        per_minute: NonZeroU32::new(config.rate_per_minute).unwrap_or(NonZeroU32::MIN),
+        burst: NonZeroU32::new(config.rate_burst).unwrap_or(NonZeroU32::MIN),
+    };
+    let supervisor = Supervisor::new(
+        Gateway::profile_loader(Arc::clone(&store), default_rate),
+        SupervisorConfig {
+            idle_timeout: config.agent_idle,
+            ..SupervisorConfig::default()
+        },
+    );
+    let auditor = Auditor::start(
+        Arc::clone(&store),
+        WriterConfig {
+            writers: config.audit_writers,
+            max_batch: config.audit_max_batch,
+            max_delay: config.audit_max_delay,
+            ..WriterConfig::default()
+        },
+    );
+    let auth = Authenticator::new(Arc::clone(&store), 100_000, Duration::from_secs(60));
+    Gateway {
+        config: Arc::new(config),
+        store,
+        supervisor,
+        auditor,
+        auth,
+        admin_token,
+    }
+}
+
+/// The admin token's hash: from `GATEWAY_ADMIN_TOKEN`, or generated once on the embedded
+/// default and kept (hashed) in the store.
+async fn admin_credential(
+    config: &Config,
+    store: &dyn Store,
+    announcements: &mut Announcements,
+) -> Result<TokenHash, StartError> {
+    if let Some(token) = &config.admin_token {
+        return Ok(TokenHash::of(token.expose_secret()));
+    }
+    if let Some(stored) = store.setting(ADMIN_TOKEN_SETTING).await? {
+        return parse_hash(&stored);
+    }
+    let token = Token::mint(TokenKind::Admin)?;
+    let hash = token.hash();
+    if store
+        .init_setting(ADMIN_TOKEN_SETTING, &hash.to_hex())
+        .await?
+    {
+        announcements.admin_token = Some(token);
+        return Ok(hash);
+    }
+    // Another process generated one first.
+    let stored = store
+        .setting(ADMIN_TOKEN_SETTING)
+        .await?
+        .ok_or(StartError::AdminHash)?;
+    parse_hash(&stored)
+}
+
+fn parse_hash(hex_text: &str) -> Result<TokenHash, StartError> {
+    let bytes = hex::decode(hex_text).map_err(|_| StartError::AdminHash)?;
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| StartError::AdminHash)?;
+    Ok(TokenHash(bytes))
+}
+
+/// Periodic upkeep: token usage, expired idempotency keys.
+fn spawn_background(gateway: &Gateway) -> Vec<JoinHandle<()>> {
+    let usage = {
+        let auth = gateway.auth.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                if let Err(e) = auth.flush_usage().await {
+                    tracing::warn!(error = %e, "could not record token usage");
+                }
+            }
+        })
+    };
+    let purge = {
+        let store = Arc::clone(&gateway.store);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(600));
+            loop {
+                tick.tick().await;
+                match store.purge_idempotency(chrono::Utc::now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(purged = n, "expired idempotency keys removed"),
+                    Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
+                }
+            }
+        })
+    };
+    vec![usage, purge]
+}

@@ -1,0 +1,24 @@
+//! The command line: one file per subcommand, `main.rs` only dispatches.
+
+pub mod migrate;
+pub mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// NODE.DC Agent Gateway.
+#[derive(Debug, Parser)]
+#[command(name = "agent-gateway", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (migrates the store first unless --skip-migrate).
+    Serve(serve::ServeArgs),
+    /// Apply pending store migrations and exit.
+    Migrate(migrate::MigrateArgs),
+}

@@ -1,0 +1,331 @@
+//! Configuration: read once at start from the environment (flags may override), parsed
+//! into types, and validated as a whole — every bad value is reported at once, each
+//! naming its variable, and no secret is ever echoed.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+/// The gateway's whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `GATEWAY_BIND`: where the HTTP server listens.
+    pub bind: SocketAddr,
+    /// `GATEWAY_DATABASE_URL`: the store.
+    pub database: DatabaseUrl,
+    /// `GATEWAY_ADMIN_TOKEN`: the admin bearer token. `None` on the embedded default
+    /// means one is generated at first start, stored hashed and printed once.
+    pub admin_token: Option<SecretString>,
+    /// `GATEWAY_PUBLIC_URL`: how agents reach this gateway; used in setup text.
+    pub public_url: Url,
+    /// `GATEWAY_TASKER`: which Tasker adapter serves the tools.
+    pub tasker: TaskerKind,
+    /// `GATEWAY_RATE_PER_MINUTE` / `GATEWAY_RATE_BURST`: an agent's default rate limit.
+    pub rate_per_minute: u32,
+    /// See [`Config::rate_per_minute`].
+    pub rate_burst: u32,
+    /// `GATEWAY_MAX_BODY_BYTES`: the largest request body accepted.
+    pub max_body_bytes: usize,
+    /// `GATEWAY_REQUEST_TIMEOUT_SECS`: the longest any request may take.
+    pub request_timeout: Duration,
+    /// `GATEWAY_AGENT_IDLE_SECS`: an agent actor idle this long is stopped.
+    pub agent_idle: Duration,
+    /// `GATEWAY_AUDIT_WRITERS`: audit writer actors.
+    pub audit_writers: usize,
+    /// `GATEWAY_AUDIT_MAX_BATCH`: the largest audit batch written at once.
+    pub audit_max_batch: usize,
+    /// `GATEWAY_AUDIT_MAX_DELAY_MS`: the longest a batch lingers for more rows.
+    pub audit_max_delay: Duration,
+    /// `GATEWAY_LOG_FORMAT`: `text` or `json`.
+    pub log_json: bool,
+    /// `--demo`: seed the demo owner, projects and agent.
+    pub demo: bool,
+}
+
+/// Which Tasker adapter the gateway uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskerKind {
+    /// The built-in tracker, stored in the gateway's own database.
+    Embedded,
+}
+
+/// The store's address. `Debug` and `Display` mask any password.
+#[derive(Clone)]
+pub enum DatabaseUrl {
+    /// A SQLite file, created when missing.
+    Sqlite(PathBuf),
+    /// A Postgres connection URL.
+    Postgres(SecretString),
+}
+
+impl DatabaseUrl {
+    /// Whether this is the embedded default engine.
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, DatabaseUrl::Sqlite(_))
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            Url::parse(raw).map_err(|e| format!("not a valid Postgres URL: {e}"))?;
+            Ok(DatabaseUrl::Postgres(SecretString::from(raw.to_owned())))
+        } else if let Some(path) = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+        {
+            let path = path.split('?').next().unwrap_or_default();
+            if path.is_empty() {
+                return Err(
+                    "a sqlite: URL needs a file path, e.g. sqlite://data/gateway.db".into(),
+                );
+            }
+            Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+        } else {
+            Err("use postgres://… for Postgres or sqlite://PATH for SQLite".into())
+        }
+    }
+
+    /// The Postgres URL, for connecting. Never log it.
+    pub fn expose_postgres(&self) -> Option<&str> {
+        match self {
+            DatabaseUrl::Postgres(url) => Some(url.expose_secret()),
+            DatabaseUrl::Sqlite(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) => match Url::parse(url.expose_secret()) {
+                Ok(mut url) => {
+                    if url.password().is_some() {
+                        let _ = url.set_password(Some("****"));
+                    }
+                    write!(f, "{url}")
+                }
+                Err(_) => f.write_str("postgres://(unparseable)"),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// Values given as command-line flags; each wins over its variable.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--bind`.
+    pub bind: Option<String>,
+    /// `--database-url`.
+    pub database_url: Option<String>,
+    /// `--public-url`.
+    pub public_url: Option<String>,
+    /// `--demo`.
+    pub demo: bool,
+}
+
+/// One bad setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable (or flag) at fault.
+    pub var: &'static str,
+    /// What is wrong and what would be right. Never contains the value of a secret.
+    pub message: String,
+}
+
+/// Every bad setting found, reported together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration ({} problem(s)):", self.0.len())?;
+        for e in &self.0 {
+            writeln!(f, "  {}: {}", e.var, e.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// Default SQLite file of the embedded default.
+pub const DEFAULT_DATABASE: &str = "sqlite://data/gateway.db";
+
+struct Reader<'a> {
+    vars: &'a HashMap<String, String>,
+    errors: Vec<ConfigError>,
+}
+
+impl Reader<'_> {
+    fn raw(&self, var: &str) -> Option<&str> {
+        self.vars
+            .get(var)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    fn fail(&mut self, var: &'static str, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            var,
+            message: message.into(),
+        });
+    }
+
+    /// Parses `var` as a number in `min..=max`, or returns `default`.
+    fn number<T>(&mut self, var: &'static str, default: T, min: T, max: T) -> T
+    where
+        T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+    {
+        let Some(raw) = self.raw(var) else {
+            return default;
+        };
+        match raw.trim().parse::<T>() {
+            Ok(v) if v >= min && v <= max => v,
+            Ok(_) | Err(_) => {
+                self.fail(
+                    var,
+                    format!("expected a whole number from {min} to {max}, got {raw:?}"),
+                );
+                default
+            }
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment plus flag overrides.
+    pub fn from_env(overrides: Overrides) -> Result<Self, ConfigErrors> {
+        Self::from_vars(&std::env::vars().collect(), overrides)
+    }
+
+    /// Parses and validates a set of variables. Pure, so tests need no process env.
+    pub fn from_vars(
+        vars: &HashMap<String, String>,
+        overrides: Overrides,
+    ) -> Result<Self, ConfigErrors> {
+        let mut r = Reader {
+            vars,
+            errors: Vec::new(),
+        };
+        let default_bind: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080));
+        let bind_raw = overrides
+            .bind
+            .clone()
+            .or_else(|| r.raw("GATEWAY_BIND").map(str::to_owned));
+        let bind = match bind_raw {
+            None => default_bind,
+            Some(raw) => raw.trim().parse().unwrap_or_else(|_| {
+                r.fail(
+                    "GATEWAY_BIND",
+                    format!("expected HOST:PORT such as 127.0.0.1:8080, got {raw:?}"),
+                );
+                default_bind
+            }),
+        };
+
+        let db_raw = overrides
+            .database_url
+            .clone()
+            .or_else(|| r.raw("GATEWAY_DATABASE_URL").map(str::to_owned))
+            .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
+        let database = DatabaseUrl::parse(db_raw.trim()).unwrap_or_else(|message| {
+            // The URL may carry a password: say what is wrong, not what it was.
+            r.fail("GATEWAY_DATABASE_URL", message);
+            DatabaseUrl::Sqlite(PathBuf::from("data/gateway.db"))
+        });
+
+        let admin_token = r
+            .raw("GATEWAY_ADMIN_TOKEN")
+            .map(|t| SecretString::from(t.trim().to_owned()));
+        if let Some(token) = &admin_token {
+            if token.expose_secret().len() < 32 {
+                r.fail(
+                    "GATEWAY_ADMIN_TOKEN",
+                    "must be at least 32 characters (try: openssl rand -hex 32)",
+                );
+            }
+        } else if !database.is_sqlite() {
+            r.fail(
+                "GATEWAY_ADMIN_TOKEN",
+                "is required with Postgres; only the embedded SQLite default generates one",
+            );
+        }
+
+        let public_raw = overrides
+            .public_url
+            .clone()
+            .or_else(|| r.raw("GATEWAY_PUBLIC_URL").map(str::to_owned))
+            .unwrap_or_else(|| format!("http://{bind}"));
+        let public_url = match Url::parse(public_raw.trim()) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Some(url),
+            Ok(_) | Err(_) => {
+                r.fail("GATEWAY_PUBLIC_URL", format!("expected an http(s) URL such as https://gateway.example.com, got {public_raw:?}"));
+                None
+            }
+        };
+
+        let tasker = match r.raw("GATEWAY_TASKER").map(str::trim) {
+            None | Some("embedded") => TaskerKind::Embedded,
+            Some(other) => {
+                r.fail(
+                    "GATEWAY_TASKER",
+                    format!("unknown Tasker adapter {other:?}; this build offers: embedded"),
+                );
+                TaskerKind::Embedded
+            }
+        };
+
+        let rate_per_minute = r.number("GATEWAY_RATE_PER_MINUTE", 120u32, 1, 1_000_000);
+        let rate_burst = r.number("GATEWAY_RATE_BURST", 30u32, 1, 1_000_000);
+        let max_body_bytes = r.number("GATEWAY_MAX_BODY_BYTES", 1usize << 20, 1024, 64 << 20);
+        let request_timeout =
+            Duration::from_secs(r.number("GATEWAY_REQUEST_TIMEOUT_SECS", 30u64, 1, 3600));
+        let agent_idle =
+            Duration::from_secs(r.number("GATEWAY_AGENT_IDLE_SECS", 300u64, 1, 86_400));
+        let audit_writers = r.number("GATEWAY_AUDIT_WRITERS", 2usize, 1, 64);
+        let audit_max_batch = r.number("GATEWAY_AUDIT_MAX_BATCH", 512usize, 1, 10_000);
+        let audit_max_delay =
+            Duration::from_millis(r.number("GATEWAY_AUDIT_MAX_DELAY_MS", 1u64, 0, 1000));
+        let log_json = match r.raw("GATEWAY_LOG_FORMAT").map(str::trim) {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                r.fail(
+                    "GATEWAY_LOG_FORMAT",
+                    format!("expected text or json, got {other:?}"),
+                );
+                false
+            }
+        };
+
+        let (Some(public_url), true) = (public_url, r.errors.is_empty()) else {
+            return Err(ConfigErrors(r.errors));
+        };
+        Ok(Config {
+            bind,
+            database,
+            admin_token,
+            public_url,
+            tasker,
+            rate_per_minute,
+            rate_burst,
+            max_body_bytes,
+            request_timeout,
+            agent_idle,
+            audit_writers,
+            audit_max_batch,
+            audit_max_delay,
+            log_json,
+            demo: overrides.demo,
+        })
+    }
+}

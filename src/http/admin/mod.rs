@@ -1,0 +1,58 @@
+//! The admin REST API (`/api/v1/admin/...`), behind the `GATEWAY_ADMIN_TOKEN` bearer.
+//! Every mutation writes a durable audit row before it answers.
+
+mod agents;
+mod audit;
+mod users;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::routing::{get, post, put};
+use axum::Router;
+
+use super::error::ApiError;
+use super::extract::bearer;
+use crate::gateway::Gateway;
+use crate::token::TokenHash;
+
+/// The admin routes.
+pub fn routes() -> Router<Gateway> {
+    Router::new()
+        .route(
+            "/api/v1/admin/users/{user_id}",
+            put(users::upsert).get(users::get),
+        )
+        .route(
+            "/api/v1/admin/agents",
+            post(agents::create).get(agents::list),
+        )
+        .route("/api/v1/admin/agents/{agent_id}", get(agents::get))
+        .route(
+            "/api/v1/admin/agents/{agent_id}/revoke",
+            post(agents::revoke),
+        )
+        .route("/api/v1/admin/audit", get(audit::list))
+}
+
+/// Proof that the request carries the admin token.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+impl FromRequestParts<Gateway> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        gateway: &Gateway,
+    ) -> Result<Self, Self::Rejection> {
+        let presented = bearer(&parts.headers).ok_or_else(|| {
+            ApiError::unauthorized("the admin API needs Authorization: Bearer <admin token>")
+        })?;
+        if gateway.admin_token.matches(&TokenHash::of(presented).0) {
+            Ok(Admin)
+        } else {
+            tracing::warn!("admin API call with a wrong token");
+            Err(ApiError::unauthorized("the admin token is not valid"))
+        }
+    }
+}

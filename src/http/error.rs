@@ -1,0 +1,194 @@
+//! The HTTP layer's error type, mapped once to a status and a JSON body
+//! `{"error": {"code": ..., "message": ...}}`. Internal causes are logged, never sent.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::gateway::GatewayError;
+use crate::identity::AuthError;
+use crate::store::StoreError;
+
+/// An error answered to an HTTP client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed (bad JSON, unknown field, bad id).
+    #[error("{message}")]
+    BadRequest {
+        /// Stable code.
+        code: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+    /// 401: no valid credentials. Carries the `WWW-Authenticate` challenge.
+    #[error("{message}")]
+    Unauthorized {
+        /// What was wrong.
+        message: String,
+        /// The challenge.
+        challenge: String,
+    },
+    /// 403: authenticated, but not allowed.
+    #[error("{message}")]
+    Forbidden {
+        /// Stable code.
+        code: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// 404: no such resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: conflicts with existing state.
+    #[error("{0}")]
+    Conflict(String),
+    /// 422: well-formed but invalid.
+    #[error("{message}")]
+    Unprocessable {
+        /// Stable code.
+        code: &'static str,
+        /// What was wrong and what would be right.
+        message: String,
+    },
+    /// 503: a dependency is unavailable; retry later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: a bug or an unexpected failure. The cause is logged, not sent.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 400 with code `bad_request`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code: "bad_request",
+            message: message.into(),
+        }
+    }
+
+    /// A 401 for the admin or owner API.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError::Unauthorized {
+            message: message.into(),
+            challenge: "Bearer realm=\"agent-gateway\"".into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code),
+            ApiError::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, *code),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, *code),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        };
+        let body = json!({"error": {"code": code, "message": self.to_string()}});
+        let mut response = (status, axum::Json(body)).into_response();
+        if let ApiError::Unauthorized { challenge, .. } = &self {
+            if let Ok(value) = HeaderValue::from_str(challenge) {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, value);
+            }
+        }
+        response
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonDataError(e) => ApiError::Unprocessable {
+                code: "invalid_body",
+                message: e.body_text(),
+            },
+            JsonRejection::MissingJsonContentType(_) => ApiError::BadRequest {
+                code: "unsupported_media_type",
+                message: "send the body as JSON with Content-Type: application/json".into(),
+            },
+            other => ApiError::BadRequest {
+                code: "invalid_json",
+                message: other.body_text(),
+            },
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::BadRequest {
+            code: "invalid_path",
+            message: rejection.body_text(),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::BadRequest {
+            code: "invalid_query",
+            message: rejection.body_text(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(rule) => ApiError::Conflict(format!("already exists ({rule})")),
+            StoreError::Database(sqlx::Error::PoolTimedOut) => {
+                ApiError::Unavailable("the store is busy; retry shortly".into())
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Missing | AuthError::Invalid(_) | AuthError::Revoked => {
+                ApiError::unauthorized(e.to_string())
+            }
+            AuthError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<GatewayError> for ApiError {
+    fn from(e: GatewayError) -> Self {
+        let message = e.to_string();
+        match e {
+            GatewayError::UnknownOwner(_) => ApiError::Unprocessable {
+                code: "unknown_owner",
+                message,
+            },
+            GatewayError::NotEntitled(_) => ApiError::Forbidden {
+                code: "owner_not_entitled",
+                message,
+            },
+            GatewayError::OwnerBlocked(_) => ApiError::Forbidden {
+                code: "owner_blocked",
+                message,
+            },
+            GatewayError::Invalid(_) => ApiError::Unprocessable {
+                code: "validation_failed",
+                message,
+            },
+            GatewayError::Conflict(_) => ApiError::Conflict(message),
+            GatewayError::UnknownAgent(_) => ApiError::NotFound(message),
+            GatewayError::Token(e) => ApiError::Internal(e.to_string()),
+            GatewayError::Store(e) => e.into(),
+        }
+    }
+}

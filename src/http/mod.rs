@@ -1,0 +1,71 @@
+//! Where requests enter: the axum router, its layers (request id, body limit, timeout,
+//! tracing, panic catcher) and the JSON fallbacks.
+//!
+//! * [`health`] — `/healthz`, `/readyz`;
+//! * [`admin`] — the admin REST API;
+//! * [`agent`] — `/api/v1/agent/me`;
+//! * [`openapi`] — the served OpenAPI document;
+//! * [`error`] — the one mapping from errors to HTTP;
+//! * [`extract`] — extractors that reject with JSON.
+
+pub mod admin;
+pub mod agent;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod openapi;
+
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::gateway::Gateway;
+use error::ApiError;
+
+/// Builds the whole HTTP surface.
+pub fn router(gateway: Gateway) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let max_body = gateway.config.max_body_bytes;
+    let timeout: Duration = gateway.config.request_timeout;
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/api/v1/agent/me", get(agent::me))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .merge(admin::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(gateway)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("a handler panicked".into()).into_response()
+        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let id = extract::request_id(request.headers());
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+async fn not_found() -> Response {
+    ApiError::NotFound("no such endpoint; see /api/v1/openapi.json".into()).into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    let body = axum::Json(serde_json::json!({
+        "error": {"code": "method_not_allowed", "message": "this endpoint does not accept that method"}
+    }));
+    (StatusCode::METHOD_NOT_ALLOWED, body).into_response()
+}

@@ -1,0 +1,28 @@
+//! NODE.DC Agent Gateway: lets local coding agents (Codex CLI, any MCP client) work on the
+//! team's tracker through a narrow, audited endpoint.
+//!
+//! Follow a request through the tree:
+//!
+//! * [`http`] — where requests enter: the router, its layers and the REST endpoints;
+//! * [`identity`] — a bearer token becomes an agent (format check, hash lookup, cache);
+//! * [`gateway`] — the core every front door shares: create, revoke, user standing;
+//!   the agent actors (crate `gateway-actors`, in `actors/`) decide admission;
+//! * [`audit`] — where audit rows are written (batching writer pool, durable acks);
+//! * [`store`] — the store interface and its Postgres and SQLite engines;
+//! * [`token`] — token minting, format and hashing;
+//! * [`scopes`] — the permissions an agent can hold;
+//! * [`config`] — configuration from the environment, validated as a whole;
+//! * [`app`] — assembles all of the above into a running server;
+//! * [`cli`] — one file per subcommand (`serve`, `migrate`).
+
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod gateway;
+pub mod http;
+pub mod identity;
+pub mod scopes;
+pub mod store;
+pub mod telemetry;
+pub mod token;

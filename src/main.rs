@@ -1,0 +1,22 @@
+//! The `agent-gateway` binary: parse the command line, run one subcommand.
+
+use std::process::ExitCode;
+
+use agent_gateway::cli::{self, Cli, Command};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => cli::serve::run(args).await,
+        Command::Migrate(args) => cli::migrate::run(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("agent-gateway: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

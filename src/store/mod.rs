@@ -1,0 +1,141 @@
+//! The store: one interface ([`Store`]), two engines.
+//!
+//! * [`postgres`] — production and multi-replica deployments;
+//! * [`sqlite`] — the embedded default, so one command runs the whole gateway.
+//!
+//! Handlers hold an `Arc<dyn Store>`: the engine is picked once, by the URL's scheme, and
+//! nothing above this module knows which one it got. The same test suite
+//! (`tests/store.rs`) runs against both. Migrations live in `migrations/<engine>/` and are
+//! applied by `agent-gateway migrate` (or at `serve` start), never inside a constructor,
+//! so `/readyz` can tell whether they are current.
+
+pub mod postgres;
+pub mod sqlite;
+mod types;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::config::DatabaseUrl;
+pub use types::*;
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness or foreign-key rule was broken; the message names the rule.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The store could not be reached or failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying migrations failed.
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be understood (a bug or a hand-edited row).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Maps a unique or foreign-key violation to [`StoreError::Conflict`].
+    pub(crate) fn from_sqlx(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Database(db)
+                if db.is_unique_violation() || db.is_foreign_key_violation() =>
+            {
+                StoreError::Conflict(db.constraint().unwrap_or("a uniqueness rule").to_owned())
+            }
+            _ => StoreError::Database(error),
+        }
+    }
+}
+
+/// Result alias for the store.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the gateway keeps. Every method is one short transaction at most.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// `postgres` or `sqlite`.
+    fn engine(&self) -> &'static str;
+    /// Applies pending migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Number of migrations known to this build but not applied.
+    async fn pending_migrations(&self) -> StoreResult<usize>;
+    /// A round trip to the store.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// A gateway setting (such as the admin token's hash).
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Stores a setting unless one exists; returns whether it was stored.
+    async fn init_setting(&self, key: &str, value: &str) -> StoreResult<bool>;
+
+    /// Inserts or updates a user; returns the previous and the new state.
+    async fn upsert_user(
+        &self,
+        user: &UserUpsert,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Option<User>, User)>;
+    /// One user.
+    async fn get_user(&self, id: Uuid) -> StoreResult<Option<User>>;
+    /// Number of users (an empty store gets the demo seed).
+    async fn count_users(&self) -> StoreResult<i64>;
+    /// Records an entitlement change.
+    async fn record_entitlement_change(&self, change: &EntitlementChange) -> StoreResult<()>;
+
+    /// Creates an agent with its grants and its first token, atomically.
+    async fn create_agent(&self, agent: &NewAgent) -> StoreResult<Agent>;
+    /// One agent with its grants and token metadata.
+    async fn get_agent(&self, id: Uuid) -> StoreResult<Option<Agent>>;
+    /// Agents, newest first, optionally of one owner.
+    async fn list_agents(&self, owner: Option<Uuid>) -> StoreResult<Vec<Agent>>;
+    /// Sets an agent's status (revoking also revokes its tokens). Returns the agent, or
+    /// `None` when it does not exist.
+    async fn set_agent_status(
+        &self,
+        id: Uuid,
+        status: AgentStatus,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Agent>>;
+
+    /// The token's agent and owner state, by the token's hash.
+    async fn authenticate(&self, hash: &[u8; 32]) -> StoreResult<Option<AuthRecord>>;
+    /// Marks tokens as used (batched by the caller; a best-effort statistic).
+    async fn touch_tokens(&self, used: &[(Uuid, DateTime<Utc>)]) -> StoreResult<()>;
+    /// What the agent actor needs: status, owner state, grants and rate.
+    async fn agent_profile(&self, id: Uuid) -> StoreResult<Option<ProfileRecord>>;
+
+    /// Appends audit rows in one insert.
+    async fn insert_audit(&self, rows: &[AuditRow]) -> StoreResult<()>;
+    /// Audit rows, newest first.
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>>;
+
+    /// Claims an idempotency key for a call, or reports what holds it.
+    async fn idempotency_begin(&self, claim: &IdempotencyClaim) -> StoreResult<IdempotencyState>;
+    /// Stores the finished call's response under its key.
+    async fn idempotency_finish(
+        &self,
+        agent_id: Uuid,
+        key: &str,
+        response: &str,
+    ) -> StoreResult<()>;
+    /// Releases a key whose call failed before doing anything, so a retry may run.
+    async fn idempotency_abandon(&self, agent_id: Uuid, key: &str) -> StoreResult<()>;
+    /// Deletes expired keys; returns how many.
+    async fn purge_idempotency(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// Connects to the configured engine. Does not migrate.
+pub async fn connect(url: &DatabaseUrl) -> StoreResult<Arc<dyn Store>> {
+    Ok(match url {
+        DatabaseUrl::Sqlite(path) => Arc::new(sqlite::SqliteStore::connect(path).await?),
+        DatabaseUrl::Postgres(_) => {
+            let raw = url.expose_postgres().unwrap_or_default();
+            Arc::new(postgres::PgStore::connect(raw).await?)
+        }
+    })
+}
