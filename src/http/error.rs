@@ -37,6 +37,9 @@ pub enum ApiError {
         /// Why.
         message: String,
     },
+    /// 413: the body is over `GATEWAY_MAX_BODY_BYTES`.
+    #[error("the request body is too large")]
+    TooLarge,
     /// 404: no such resource.
     #[error("{0}")]
     NotFound(String),
@@ -83,6 +86,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code),
             ApiError::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, *code),
+            ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, *code),
@@ -116,6 +120,7 @@ impl From<JsonRejection> for ApiError {
                 code: "unsupported_media_type",
                 message: "send the body as JSON with Content-Type: application/json".into(),
             },
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
             other => ApiError::BadRequest {
                 code: "invalid_json",
                 message: other.body_text(),

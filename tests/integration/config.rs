@@ -1,0 +1,75 @@
+//! Configuration errors, through the real binary.
+
+use std::process::Command;
+
+fn gateway(vars: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-gateway"));
+    cmd.arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn every_bad_value_is_reported_at_once_and_the_process_fails() {
+    let out = gateway(&[
+        ("GATEWAY_BIND", "localhost"),
+        ("GATEWAY_DATABASE_URL", "mysql://root:hunter2secret@db/x"),
+        ("GATEWAY_ADMIN_TOKEN", "short-secret"),
+        ("GATEWAY_RATE_PER_MINUTE", "-5"),
+        ("GATEWAY_TASKER", "jira"),
+        ("GATEWAY_PUBLIC_URL", "ftp://x"),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for var in [
+        "GATEWAY_BIND",
+        "GATEWAY_DATABASE_URL",
+        "GATEWAY_ADMIN_TOKEN",
+        "GATEWAY_RATE_PER_MINUTE",
+        "GATEWAY_TASKER",
+        "GATEWAY_PUBLIC_URL",
+    ] {
+        assert!(stderr.contains(var), "{var} is not reported:\n{stderr}");
+    }
+    assert!(stderr.contains("6 problem"), "{stderr}");
+    assert!(
+        !stderr.contains("hunter2secret"),
+        "a secret was echoed:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("short-secret"),
+        "a secret was echoed:\n{stderr}"
+    );
+}
+
+#[test]
+fn postgres_without_an_admin_token_is_refused() {
+    let out = gateway(&[("GATEWAY_DATABASE_URL", "postgres://u:p@127.0.0.1:1/db")]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("GATEWAY_ADMIN_TOKEN") && stderr.contains("required with Postgres"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn flags_override_the_environment() {
+    use agent_gateway::config::{Config, Overrides};
+    let vars = [("GATEWAY_BIND".to_owned(), "not an address".to_owned())].into();
+    let config = Config::from_vars(
+        &vars,
+        Overrides {
+            bind: Some("127.0.0.1:9999".into()),
+            ..Overrides::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(config.bind.port(), 9999);
+    assert!(config.database.is_sqlite());
+    assert_eq!(config.public_url.as_str(), "http://127.0.0.1:9999/");
+}

@@ -1,0 +1,413 @@
+//! The store suite: the same story on both engines.
+
+use agent_gateway::store::*;
+use chrono::{Duration, Utc};
+use uuid::Uuid;
+
+use crate::both_engines;
+use crate::helpers::{fresh_db, fresh_store, Engine};
+
+fn user(id: Uuid, entitled: bool) -> UserUpsert {
+    UserUpsert {
+        id,
+        client_id: "client-1".into(),
+        display_name: "Ada".into(),
+        codex_agents: entitled,
+        blocked: false,
+    }
+}
+
+fn new_agent(owner: Uuid, name: &str) -> NewAgent {
+    NewAgent {
+        id: Uuid::now_v7(),
+        owner_id: owner,
+        name: name.into(),
+        grants: vec![
+            GrantRecord {
+                project_id: "p1".into(),
+                scopes: vec!["cards:read".into(), "cards:write".into()],
+            },
+            GrantRecord {
+                project_id: "p2".into(),
+                scopes: vec!["cards:read".into()],
+            },
+        ],
+        rate_per_minute: Some(60),
+        rate_burst: None,
+        token_id: Uuid::now_v7(),
+        token_hash: *Uuid::new_v4()
+            .as_bytes()
+            .repeat(2)
+            .first_chunk::<32>()
+            .unwrap(),
+        token_display: "ndcag_abcd…".into(),
+        created_at: Utc::now(),
+    }
+}
+
+async fn migrations_are_tracked(engine: Engine) {
+    let db = fresh_db(engine).await;
+    let url = agent_gateway::config::Config::from_vars(
+        &[
+            ("GATEWAY_DATABASE_URL".to_owned(), db.url.clone()),
+            ("GATEWAY_ADMIN_TOKEN".to_owned(), "x".repeat(32)),
+        ]
+        .into(),
+        Default::default(),
+    )
+    .unwrap()
+    .database;
+    let store = connect(&url).await.unwrap();
+    assert!(
+        store.pending_migrations().await.unwrap() > 0,
+        "a fresh database has pending migrations"
+    );
+    store.migrate().await.unwrap();
+    assert_eq!(store.pending_migrations().await.unwrap(), 0);
+    store.migrate().await.unwrap(); // idempotent
+    assert_eq!(
+        store.engine(),
+        if engine == Engine::Sqlite {
+            "sqlite"
+        } else {
+            "postgres"
+        }
+    );
+}
+both_engines!(migrations_are_tracked_, migrations_are_tracked);
+
+async fn users_upsert_and_report_their_previous_state(engine: Engine) {
+    let (store, _db) = fresh_store(engine).await;
+    let id = Uuid::new_v4();
+    let (before, after) = store
+        .upsert_user(&user(id, false), Utc::now())
+        .await
+        .unwrap();
+    assert!(before.is_none());
+    assert!(!after.codex_agents);
+    let (before, after) = store
+        .upsert_user(&user(id, true), Utc::now())
+        .await
+        .unwrap();
+    assert!(!before.unwrap().codex_agents);
+    assert!(after.codex_agents);
+    assert_eq!(store.get_user(id).await.unwrap().unwrap(), after);
+    assert_eq!(store.count_users().await.unwrap(), 1);
+    store
+        .record_entitlement_change(&EntitlementChange {
+            at: Utc::now(),
+            user_id: id,
+            client_id: "client-1".into(),
+            change: "granted".into(),
+            source: "admin".into(),
+            detail: None,
+        })
+        .await
+        .unwrap();
+}
+both_engines!(
+    users_upsert_and_report_their_previous_state_,
+    users_upsert_and_report_their_previous_state
+);
+
+async fn agents_tokens_and_grants(engine: Engine) {
+    let (store, _db) = fresh_store(engine).await;
+    let owner = Uuid::new_v4();
+    store
+        .upsert_user(&user(owner, true), Utc::now())
+        .await
+        .unwrap();
+    let new = new_agent(owner, "codex-1");
+    let agent = store.create_agent(&new).await.unwrap();
+    assert_eq!(agent.status, AgentStatus::Active);
+    assert_eq!(agent.grants.len(), 2);
+    assert_eq!(agent.grants[0].scopes, vec!["cards:read", "cards:write"]);
+    assert_eq!(agent.rate_per_minute, Some(60));
+    assert_eq!(agent.tokens.len(), 1);
+    assert_eq!(agent.tokens[0].display, "ndcag_abcd…");
+
+    // Same name for the same owner is a conflict, not a crash.
+    let mut dup = new_agent(owner, "codex-1");
+    dup.token_hash = [7; 32];
+    assert!(matches!(
+        store.create_agent(&dup).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // An unknown owner is refused by the foreign key.
+    let mut orphan = new_agent(Uuid::new_v4(), "orphan");
+    orphan.token_hash = [8; 32];
+    assert!(matches!(
+        store.create_agent(&orphan).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    let auth = store.authenticate(&new.token_hash).await.unwrap().unwrap();
+    assert_eq!(auth.agent_id, agent.id);
+    assert!(auth.usable());
+    assert!(store.authenticate(&[0; 32]).await.unwrap().is_none());
+
+    store
+        .touch_tokens(&[(new.token_id, Utc::now())])
+        .await
+        .unwrap();
+    assert!(store.get_agent(agent.id).await.unwrap().unwrap().tokens[0]
+        .last_used_at
+        .is_some());
+
+    let other = Uuid::new_v4();
+    store
+        .upsert_user(&user(other, true), Utc::now())
+        .await
+        .unwrap();
+    let mut second = new_agent(other, "codex-2");
+    second.token_hash = [9; 32];
+    store.create_agent(&second).await.unwrap();
+    assert_eq!(store.list_agents(None).await.unwrap().len(), 2);
+    let mine = store.list_agents(Some(owner)).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].id, agent.id);
+
+    let revoked = store
+        .set_agent_status(agent.id, AgentStatus::Revoked, "test", Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(revoked.status, AgentStatus::Revoked);
+    assert!(revoked.tokens[0].revoked_at.is_some());
+    let auth = store.authenticate(&new.token_hash).await.unwrap().unwrap();
+    assert!(auth.token_revoked && !auth.usable());
+    assert!(store
+        .set_agent_status(Uuid::new_v4(), AgentStatus::Revoked, "x", Utc::now())
+        .await
+        .unwrap()
+        .is_none());
+
+    let profile = store.agent_profile(agent.id).await.unwrap().unwrap();
+    assert_eq!(profile.owner.id, owner);
+}
+both_engines!(agents_tokens_and_grants_, agents_tokens_and_grants);
+
+fn audit_row(i: i64, agent: Option<Uuid>) -> AuditRow {
+    AuditRow {
+        at: Utc::now(),
+        request_id: format!("req-{i}"),
+        agent_id: agent,
+        owner_id: None,
+        action: "get_card".into(),
+        project_id: Some("p1".into()),
+        target: Some(format!("P-{i}")),
+        outcome: if i % 2 == 0 {
+            Outcome::Allowed
+        } else {
+            Outcome::Denied
+        },
+        reason: (i % 2 == 1).then(|| "scope".to_owned()),
+        idempotency_key: None,
+        latency_us: i,
+    }
+}
+
+async fn audit_is_batched_paginated_and_append_only(engine: Engine) {
+    let (store, db) = fresh_store(engine).await;
+    let agent = Uuid::new_v4();
+    let rows: Vec<AuditRow> = (0..25)
+        .map(|i| audit_row(i, if i < 20 { Some(agent) } else { None }))
+        .collect();
+    store.insert_audit(&rows).await.unwrap();
+    store.insert_audit(&[]).await.unwrap();
+
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .list_audit(&AuditQuery {
+                agent_id: Some(agent),
+                since: None,
+                before,
+                limit: 7,
+            })
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+        before = page.last().map(|e| e.id);
+        seen.extend(page);
+    }
+    assert_eq!(seen.len(), 20, "every row of the agent, no more");
+    assert_eq!(seen.last().unwrap().request_id, "req-0");
+    assert_eq!(seen[0].outcome, "denied");
+    assert_eq!(seen[0].reason.as_deref(), Some("scope"));
+
+    let future = store
+        .list_audit(&AuditQuery {
+            agent_id: None,
+            since: Some(Utc::now() + Duration::hours(1)),
+            before: None,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert!(future.is_empty());
+
+    // Append-only: the database itself refuses updates and deletes.
+    let refused = match engine {
+        Engine::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            sqlx::query("DELETE FROM audit")
+                .execute(&pool)
+                .await
+                .is_err()
+                && sqlx::query("UPDATE audit SET outcome = 'allowed'")
+                    .execute(&pool)
+                    .await
+                    .is_err()
+        }
+        Engine::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::query("DELETE FROM audit")
+                .execute(&pool)
+                .await
+                .is_err()
+                && sqlx::query("UPDATE audit SET outcome = 'allowed'")
+                    .execute(&pool)
+                    .await
+                    .is_err()
+        }
+    };
+    assert!(refused, "audit rows can be neither updated nor deleted");
+}
+both_engines!(
+    audit_is_batched_paginated_and_append_only_,
+    audit_is_batched_paginated_and_append_only
+);
+
+fn claim(agent: Uuid, key: &str, fp: u8, now: chrono::DateTime<Utc>) -> IdempotencyClaim {
+    IdempotencyClaim {
+        agent_id: agent,
+        key: key.into(),
+        fingerprint: [fp; 32],
+        now,
+        expires_at: now + Duration::hours(24),
+        stale_before: now - Duration::minutes(2),
+    }
+}
+
+async fn idempotency_keys_follow_stripe_semantics(engine: Engine) {
+    let (store, _db) = fresh_store(engine).await;
+    let agent = Uuid::new_v4();
+    let now = Utc::now();
+    assert_eq!(
+        store
+            .idempotency_begin(&claim(agent, "k1", 1, now))
+            .await
+            .unwrap(),
+        IdempotencyState::Claimed
+    );
+    assert_eq!(
+        store
+            .idempotency_begin(&claim(agent, "k1", 1, now))
+            .await
+            .unwrap(),
+        IdempotencyState::InFlight
+    );
+    assert_eq!(
+        store
+            .idempotency_begin(&claim(agent, "k1", 2, now))
+            .await
+            .unwrap(),
+        IdempotencyState::Mismatch
+    );
+    // Keys are per agent.
+    assert_eq!(
+        store
+            .idempotency_begin(&claim(Uuid::new_v4(), "k1", 2, now))
+            .await
+            .unwrap(),
+        IdempotencyState::Claimed
+    );
+    store
+        .idempotency_finish(agent, "k1", r#"{"ok":1}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .idempotency_begin(&claim(agent, "k1", 1, now))
+            .await
+            .unwrap(),
+        IdempotencyState::Replay(r#"{"ok":1}"#.into())
+    );
+    assert_eq!(
+        store
+            .idempotency_begin(&claim(agent, "k1", 3, now))
+            .await
+            .unwrap(),
+        IdempotencyState::Mismatch
+    );
+
+    // An abandoned claim frees the key.
+    assert_eq!(
+        store
+            .idempotency_begin(&claim(agent, "k2", 1, now))
+            .await
+            .unwrap(),
+        IdempotencyState::Claimed
+    );
+    store.idempotency_abandon(agent, "k2").await.unwrap();
+    assert_eq!(
+        store
+            .idempotency_begin(&claim(agent, "k2", 1, now))
+            .await
+            .unwrap(),
+        IdempotencyState::Claimed
+    );
+
+    // An in-flight claim whose holder vanished is taken over after the lease — but only
+    // by the same call.
+    let later = now + Duration::minutes(5);
+    assert_eq!(
+        store
+            .idempotency_begin(&claim(agent, "k2", 9, later))
+            .await
+            .unwrap(),
+        IdempotencyState::Mismatch
+    );
+    assert_eq!(
+        store
+            .idempotency_begin(&claim(agent, "k2", 1, later))
+            .await
+            .unwrap(),
+        IdempotencyState::Claimed
+    );
+
+    // Expired keys may be reused with anything, and are purged.
+    let much_later = now + Duration::hours(25);
+    assert_eq!(
+        store
+            .idempotency_begin(&claim(agent, "k1", 7, much_later))
+            .await
+            .unwrap(),
+        IdempotencyState::Claimed
+    );
+    assert_eq!(
+        store
+            .purge_idempotency(now + Duration::days(30))
+            .await
+            .unwrap(),
+        3
+    );
+}
+both_engines!(
+    idempotency_keys_follow_stripe_semantics_,
+    idempotency_keys_follow_stripe_semantics
+);
+
+async fn settings_are_set_once(engine: Engine) {
+    let (store, _db) = fresh_store(engine).await;
+    assert_eq!(store.setting("k").await.unwrap(), None);
+    assert!(store.init_setting("k", "v1").await.unwrap());
+    assert!(!store.init_setting("k", "v2").await.unwrap());
+    assert_eq!(store.setting("k").await.unwrap().as_deref(), Some("v1"));
+}
+both_engines!(settings_are_set_once_, settings_are_set_once);
