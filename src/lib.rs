@@ -11,6 +11,7 @@
 //! * [`store`] — the store interface and its Postgres and SQLite engines;
 //! * [`token`] — token minting, format and hashing;
 //! * [`scopes`] — the permissions an agent can hold;
+//! * [`demo`] — the demo seed of the embedded default;
 //! * [`config`] — configuration from the environment, validated as a whole;
 //! * [`app`] — assembles all of the above into a running server;
 //! * [`cli`] — one file per subcommand (`serve`, `migrate`).
@@ -19,6 +20,7 @@ pub mod app;
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod gateway;
 pub mod http;
 pub mod identity;

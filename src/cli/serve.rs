@@ -46,9 +46,53 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         println!("Generated admin token (shown once; only its hash is stored):");
         println!("  export GATEWAY_ADMIN_TOKEN={}", token.expose());
     }
+    let empty = gw.config.database.is_sqlite() && gw.store.count_users().await? == 0;
+    if gw.config.demo || empty {
+        let demo = crate::demo::seed(&gw).await?;
+        print_demo(&gw, &demo);
+    }
     app.run_until(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The setup text of the demo agent. The token appears here once and nowhere else.
+fn print_demo(gw: &crate::gateway::Gateway, demo: &crate::demo::Demo) {
+    let mcp = gw
+        .config
+        .public_url
+        .join("mcp")
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    let me = gw
+        .config
+        .public_url
+        .join("api/v1/agent/me")
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    println!();
+    println!(
+        "Demo seeded: owner {} with projects {} and {};",
+        demo.owner_id, demo.granted, demo.other
+    );
+    println!(
+        "agent demo-codex ({}) is granted {} with every scope.",
+        demo.agent_id, demo.granted
+    );
+    println!();
+    println!("Its token (shown once; only its hash is stored):");
+    println!("  export NODEDC_AGENT_TOKEN={}", demo.token.expose());
+    println!();
+    println!("Check it:");
+    println!("  curl -H \"Authorization: Bearer $NODEDC_AGENT_TOKEN\" {me}");
+    println!();
+    println!("Codex CLI setup (MCP endpoint {mcp}):");
+    println!("  codex mcp add nodedc --url {mcp} --bearer-token-env-var NODEDC_AGENT_TOKEN");
+    println!("or in ~/.codex/config.toml:");
+    println!("  [mcp_servers.nodedc]");
+    println!("  url = \"{mcp}\"");
+    println!("  bearer_token_env_var = \"NODEDC_AGENT_TOKEN\"");
+    println!();
 }
 
 async fn shutdown_signal() {

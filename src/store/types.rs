@@ -344,3 +344,46 @@ pub enum IdempotencyState {
     /// The key was used with different arguments.
     Mismatch,
 }
+
+/// A project of the embedded tracker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Project {
+    /// The project's id (the id grants refer to).
+    pub id: Uuid,
+    /// Short key shown in card ids, e.g. `WEB` in `WEB-12`.
+    pub identifier: String,
+    /// Name.
+    pub name: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A workflow state of a new project, with Plane's state group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewState {
+    /// Name, unique in the project.
+    pub name: String,
+    /// `backlog`, `unstarted`, `started`, `completed`, `cancelled` or `triage`.
+    pub group: &'static str,
+    /// New cards start here (exactly one per project).
+    pub is_default: bool,
+}
+
+/// A new project with its states, labels and first members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewProject {
+    /// Its id.
+    pub id: Uuid,
+    /// Short key, unique.
+    pub identifier: String,
+    /// Name.
+    pub name: String,
+    /// Workflow states, in order.
+    pub states: Vec<NewState>,
+    /// Labels: name and colour.
+    pub labels: Vec<(String, String)>,
+    /// Members: user id, display name, Plane role (20 admin, 15 member, 5 guest).
+    pub members: Vec<(Uuid, String, i32)>,
+    /// Now.
+    pub created_at: DateTime<Utc>,
+}

@@ -10,5 +10,6 @@ mod helpers;
 
 mod api;
 mod audit;
+mod cli;
 mod config;
 mod store;
