@@ -7,16 +7,20 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway_actors::{RateSpec, Supervisor, SupervisorConfig, WriterConfig};
+use gateway_actors::{CallConfig, RateSpec, Supervisor, SupervisorConfig, WriterConfig};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::audit::Auditor;
-use crate::config::Config;
+use crate::config::{Config, TaskerKind};
 use crate::gateway::Gateway;
 use crate::identity::Authenticator;
 use crate::store::{self, Store, StoreError};
+use crate::tasker::embedded::EmbeddedTasker;
+use crate::tasker::nodedc::NodedcTasker;
+use crate::tasker::pool::PooledTasker;
+use crate::tasker::Tasker;
 use crate::token::{Token, TokenError, TokenHash, TokenKind};
 
 /// The setting holding the generated admin token's hash.
@@ -39,6 +43,9 @@ pub enum StartError {
     /// Minting a token failed.
     #[error("token: {0}")]
     Token(#[from] TokenError),
+    /// The Tasker adapter could not be set up.
+    #[error("tasker: {0}")]
+    Tasker(#[from] crate::tasker::TaskerError),
     /// The stored admin token hash is unreadable.
     #[error("the stored admin token hash is corrupt; delete the `{ADMIN_TOKEN_SETTING}` setting to generate a new one")]
     AdminHash,
@@ -76,7 +83,7 @@ impl Application {
         }
         let mut announcements = Announcements::default();
         let admin_token = admin_credential(&config, store.as_ref(), &mut announcements).await?;
-        let gateway = assemble(config, store, admin_token);
+        let gateway = assemble(config, store, admin_token).await?;
         Ok(Self {
             listener,
             gateway,
@@ -119,7 +126,11 @@ impl Application {
 }
 
 /// Wires the runtime around a store.
-fn assemble(config: Config, store: Arc<dyn Store>, admin_token: TokenHash) -> Gateway {
+async fn assemble(
+    config: Config,
+    store: Arc<dyn Store>,
+    admin_token: TokenHash,
+) -> Result<Gateway, StartError> {
     let default_rate = RateSpec {
         per_minute: NonZeroU32::new(config.rate_per_minute).unwrap_or(NonZeroU32::MIN),
         burst: NonZeroU32::new(config.rate_burst).unwrap_or(NonZeroU32::MIN),
@@ -141,14 +152,41 @@ fn assemble(config: Config, store: Arc<dyn Store>, admin_token: TokenHash) -> Ga
         },
     );
     let auth = Authenticator::new(Arc::clone(&store), 100_000, Duration::from_secs(60));
-    Gateway {
+    let (adapter, embedded): (Arc<dyn Tasker>, Option<EmbeddedTasker>) = match &config.tasker {
+        TaskerKind::Embedded => {
+            let embedded = EmbeddedTasker::connect(&config.database, Arc::clone(&store)).await?;
+            (Arc::new(embedded.clone()), Some(embedded))
+        }
+        TaskerKind::Nodedc { url, token } => (
+            Arc::new(NodedcTasker::new(
+                url,
+                token.clone(),
+                config.tasker_limits.timeout,
+            )?),
+            None,
+        ),
+    };
+    let limits = config.tasker_limits;
+    let tasker = Arc::new(PooledTasker::new(
+        adapter,
+        CallConfig {
+            workers: limits.concurrency,
+            timeout: limits.timeout,
+            retries: limits.retries,
+            budget_per_minute: limits.budget_per_minute.and_then(NonZeroU32::new),
+            ..CallConfig::default()
+        },
+    ));
+    Ok(Gateway {
         config: Arc::new(config),
         store,
         supervisor,
         auditor,
         auth,
         admin_token,
-    }
+        tasker,
+        embedded,
+    })
 }
 
 /// The admin token's hash: from `GATEWAY_ADMIN_TOKEN`, or generated once on the embedded

@@ -25,6 +25,8 @@ pub struct Config {
     pub public_url: Url,
     /// `GATEWAY_TASKER`: which Tasker adapter serves the tools.
     pub tasker: TaskerKind,
+    /// Bounds of Tasker calls.
+    pub tasker_limits: TaskerLimits,
     /// `GATEWAY_RATE_PER_MINUTE` / `GATEWAY_RATE_BURST`: an agent's default rate limit.
     pub rate_per_minute: u32,
     /// See [`Config::rate_per_minute`].
@@ -48,10 +50,30 @@ pub struct Config {
 }
 
 /// Which Tasker adapter the gateway uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum TaskerKind {
     /// The built-in tracker, stored in the gateway's own database.
     Embedded,
+    /// The Tasker's internal adapter namespace, over HTTP.
+    Nodedc {
+        /// `GATEWAY_TASKER_URL`: the Tasker's base URL.
+        url: Url,
+        /// `GATEWAY_TASKER_TOKEN`: the internal service token.
+        token: SecretString,
+    },
+}
+
+/// How Tasker calls are pooled (see `tasker::pool`).
+#[derive(Debug, Clone, Copy)]
+pub struct TaskerLimits {
+    /// `GATEWAY_TASKER_CONCURRENCY`: calls in flight at most.
+    pub concurrency: usize,
+    /// `GATEWAY_TASKER_TIMEOUT_SECS`: timeout of one attempt.
+    pub timeout: Duration,
+    /// `GATEWAY_TASKER_RETRIES`: retries of transient failures.
+    pub retries: u32,
+    /// `GATEWAY_TASKER_BUDGET_PER_MINUTE`: calls per minute, when the Tasker throttles.
+    pub budget_per_minute: Option<u32>,
 }
 
 /// The store's address. `Debug` and `Display` mask any password.
@@ -132,6 +154,8 @@ pub struct Overrides {
     pub public_url: Option<String>,
     /// `--demo`.
     pub demo: bool,
+    /// Validating for `serve` (which needs an admin credential), not for `migrate`.
+    pub serving: bool,
 }
 
 /// One bad setting.
@@ -253,7 +277,7 @@ impl Config {
                     "must be at least 32 characters (try: openssl rand -hex 32)",
                 );
             }
-        } else if !database.is_sqlite() {
+        } else if overrides.serving && !database.is_sqlite() {
             r.fail(
                 "GATEWAY_ADMIN_TOKEN",
                 "is required with Postgres; only the embedded SQLite default generates one",
@@ -275,13 +299,52 @@ impl Config {
 
         let tasker = match r.raw("GATEWAY_TASKER").map(str::trim) {
             None | Some("embedded") => TaskerKind::Embedded,
+            Some("nodedc") => {
+                let url = match r.raw("GATEWAY_TASKER_URL").map(|u| Url::parse(u.trim())) {
+                    Some(Ok(url)) if matches!(url.scheme(), "http" | "https") => Some(url),
+                    Some(_) => {
+                        r.fail(
+                            "GATEWAY_TASKER_URL",
+                            "expected the Tasker's http(s) base URL",
+                        );
+                        None
+                    }
+                    None => {
+                        r.fail(
+                            "GATEWAY_TASKER_URL",
+                            "is required with GATEWAY_TASKER=nodedc",
+                        );
+                        None
+                    }
+                };
+                let token = r
+                    .raw("GATEWAY_TASKER_TOKEN")
+                    .map(|t| SecretString::from(t.trim().to_owned()));
+                if token.is_none() {
+                    r.fail(
+                        "GATEWAY_TASKER_TOKEN",
+                        "is required with GATEWAY_TASKER=nodedc (the internal service token)",
+                    );
+                }
+                match (url, token) {
+                    (Some(url), Some(token)) => TaskerKind::Nodedc { url, token },
+                    _ => TaskerKind::Embedded,
+                }
+            }
             Some(other) => {
                 r.fail(
                     "GATEWAY_TASKER",
-                    format!("unknown Tasker adapter {other:?}; this build offers: embedded"),
+                    format!("unknown Tasker adapter {other:?}; use embedded or nodedc"),
                 );
                 TaskerKind::Embedded
             }
+        };
+        let budget = r.number("GATEWAY_TASKER_BUDGET_PER_MINUTE", 0u32, 0, 1_000_000);
+        let tasker_limits = TaskerLimits {
+            concurrency: r.number("GATEWAY_TASKER_CONCURRENCY", 16usize, 1, 1024),
+            timeout: Duration::from_secs(r.number("GATEWAY_TASKER_TIMEOUT_SECS", 10u64, 1, 300)),
+            retries: r.number("GATEWAY_TASKER_RETRIES", 2u32, 0, 10),
+            budget_per_minute: (budget > 0).then_some(budget),
         };
 
         let rate_per_minute = r.number("GATEWAY_RATE_PER_MINUTE", 120u32, 1, 1_000_000);
@@ -316,6 +379,7 @@ impl Config {
             admin_token,
             public_url,
             tasker,
+            tasker_limits,
             rate_per_minute,
             rate_burst,
             max_body_bytes,

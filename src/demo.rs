@@ -2,13 +2,13 @@
 //! `serve --demo`) creates one entitled owner, two projects in the embedded tracker, and
 //! one agent granted to the first of them — and says, once, how to connect Codex to it.
 
-use chrono::Utc;
 use uuid::Uuid;
 
 use crate::audit::AuditEvent;
 use crate::gateway::{CreateAgent, Gateway, GatewayError};
 use crate::scopes::Scope;
-use crate::store::{NewProject, NewState, Outcome, StoreError, UserUpsert};
+use crate::store::{Outcome, UserUpsert};
+use crate::tasker::embedded::{default_states, NewProject};
 use crate::token::Token;
 
 /// What the seed made.
@@ -26,27 +26,14 @@ pub struct Demo {
     pub other: String,
 }
 
-/// Plane's default workflow.
-fn default_states() -> Vec<NewState> {
-    [
-        ("Backlog", "backlog", false),
-        ("Todo", "unstarted", true),
-        ("In Progress", "started", false),
-        ("Done", "completed", false),
-        ("Cancelled", "cancelled", false),
-    ]
-    .into_iter()
-    .map(|(name, group, is_default)| NewState {
-        name: name.to_owned(),
-        group,
-        is_default,
-    })
-    .collect()
-}
-
 /// Seeds the demo. Identifiers get a numeric suffix when `--demo` runs on a store that
 /// already has them.
 pub async fn seed(gw: &Gateway) -> Result<Demo, GatewayError> {
+    let embedded = gw.embedded.as_ref().ok_or_else(|| {
+        GatewayError::Invalid(
+            "the demo needs the embedded tracker (GATEWAY_TASKER=embedded)".into(),
+        )
+    })?;
     let owner_id = Uuid::now_v7();
     let owner_name = "Demo Owner";
     gw.upsert_user(
@@ -61,10 +48,10 @@ pub async fn seed(gw: &Gateway) -> Result<Demo, GatewayError> {
         Some("demo seed".into()),
     )
     .await?;
-    let taken: Vec<String> = gw
-        .store
-        .list_projects()
-        .await?
+    let taken: Vec<String> = embedded
+        .all_projects()
+        .await
+        .map_err(GatewayError::Tasker)?
         .into_iter()
         .map(|p| p.identifier)
         .collect();
@@ -82,10 +69,8 @@ pub async fn seed(gw: &Gateway) -> Result<Demo, GatewayError> {
     };
     let mut projects = Vec::new();
     for (identifier, name) in [(free("WEB"), "Website"), (free("OPS"), "Operations")] {
-        let project = gw
-            .store
+        let project = embedded
             .create_project(&NewProject {
-                id: Uuid::now_v7(),
                 identifier,
                 name: name.into(),
                 states: default_states(),
@@ -95,13 +80,9 @@ pub async fn seed(gw: &Gateway) -> Result<Demo, GatewayError> {
                     ("docs".into(), "#30a46c".into()),
                 ],
                 members: vec![(owner_id, owner_name.into(), 20)],
-                created_at: Utc::now(),
             })
             .await
-            .map_err(|e| match e {
-                StoreError::Conflict(rule) => GatewayError::Conflict(rule),
-                other => GatewayError::Store(other),
-            })?;
+            .map_err(GatewayError::Tasker)?;
         projects.push(project);
     }
     let created = gw

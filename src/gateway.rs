@@ -25,6 +25,8 @@ use crate::store::{
     Agent, AgentStatus, EntitlementChange, GrantRecord, NewAgent, Store, StoreError, User,
     UserUpsert,
 };
+use crate::tasker::embedded::EmbeddedTasker;
+use crate::tasker::{Actor, Tasker, TaskerError};
 use crate::token::{Token, TokenError, TokenHash, TokenKind};
 
 /// Everything a request handler may touch. Cheap to clone.
@@ -42,6 +44,10 @@ pub struct Gateway {
     pub auth: Authenticator,
     /// The admin token's hash.
     pub admin_token: TokenHash,
+    /// The Tasker, behind its call pool.
+    pub tasker: Arc<dyn Tasker>,
+    /// The embedded tracker, when it is the Tasker (for project setup and the demo).
+    pub embedded: Option<EmbeddedTasker>,
 }
 
 /// Why a gateway operation was refused.
@@ -65,6 +71,17 @@ pub enum GatewayError {
     /// No such agent.
     #[error("no agent {0} exists")]
     UnknownAgent(Uuid),
+    /// A granted project does not exist in the Tasker.
+    #[error("unknown project(s): {unknown}; known projects: {known}")]
+    UnknownProjects {
+        /// The ids that do not exist.
+        unknown: String,
+        /// What exists (as far as the Tasker tells).
+        known: String,
+    },
+    /// The Tasker could not be asked.
+    #[error("the Tasker could not be reached: {0}")]
+    Tasker(TaskerError),
     /// Minting a token failed.
     #[error(transparent)]
     Token(#[from] TokenError),
@@ -149,6 +166,7 @@ impl Gateway {
                 scopes: Scope::parse_set(&scopes).map_err(GatewayError::Invalid)?,
             });
         }
+        self.check_projects(&grants).await?;
         let owner = self
             .store
             .get_user(request.owner_id)
@@ -177,6 +195,49 @@ impl Gateway {
             })
             .await?;
         Ok(CreatedAgent { agent, token })
+    }
+
+    /// Refuses grants of projects the Tasker does not know.
+    async fn check_projects(&self, grants: &[GrantRecord]) -> Result<(), GatewayError> {
+        let asked: Vec<String> = grants.iter().map(|g| g.project_id.clone()).collect();
+        let gateway = Actor {
+            agent_id: Uuid::nil(),
+            agent_name: "agent-gateway".into(),
+            owner_id: Uuid::nil(),
+            owner_name: "gateway admin".into(),
+            granted: asked.clone(),
+        };
+        let found = self
+            .tasker
+            .projects(&gateway)
+            .await
+            .map_err(GatewayError::Tasker)?;
+        let unknown: Vec<&String> = asked
+            .iter()
+            .filter(|id| !found.iter().any(|p| &p.id == *id))
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let known = match &self.embedded {
+            Some(embedded) => embedded
+                .all_projects()
+                .await
+                .map_err(GatewayError::Tasker)?
+                .iter()
+                .map(|p| format!("{} ({})", p.id, p.identifier))
+                .collect::<Vec<_>>()
+                .join(", "),
+            None => "ask the Tasker's project settings for the project id".into(),
+        };
+        Err(GatewayError::UnknownProjects {
+            unknown: unknown
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            known,
+        })
     }
 
     /// Revokes an agent by hand. In force on this replica when this returns.
@@ -233,8 +294,10 @@ impl Gateway {
             self.auth.forget_owner(user.id);
             self.supervisor.revoke(Revocation::Owner(user.id));
         } else if !changes.is_empty() {
-            // Regained standing: running actors (if any) must re-read their profile.
+            // Regained standing: cached lookups and running actors must start afresh
+            // from the store (where agents revoked by hand stay revoked).
             self.auth.forget_owner(user.id);
+            self.supervisor.restart_owner(user.id);
         }
         Ok(UserChanges {
             created: before.is_none(),

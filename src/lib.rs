@@ -26,5 +26,6 @@ pub mod http;
 pub mod identity;
 pub mod scopes;
 pub mod store;
+pub mod tasker;
 pub mod telemetry;
 pub mod token;

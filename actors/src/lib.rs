@@ -12,6 +12,8 @@
 //! * [`revocation`] — the revocation events carried on the broadcast channel.
 //! * [`writer`] — pools of batching writer actors (group commit): each caller is answered
 //!   only after the batch holding its item is durable.
+//! * [`calls`] — pools of call actors for a slow upstream (the Tasker): bounded
+//!   concurrency, timeouts, retries, a circuit breaker and a request budget.
 //! * [`panic`] — the restart loop shared by every actor: a panic is logged and the actor
 //!   starts again on the same mailbox.
 //!
@@ -21,6 +23,7 @@
 //! channel: the registry is a shared map.
 
 pub mod agent;
+pub mod calls;
 pub mod panic;
 pub mod revocation;
 pub mod supervisor;
@@ -29,6 +32,7 @@ pub mod writer;
 pub use agent::{
     Admission, AdmitRequest, AgentProfile, AgentSnapshot, DenyReason, Grant, RateSpec, WorkSession,
 };
+pub use calls::{CallConfig, CallError, CallPool, Transient};
 pub use revocation::Revocation;
 pub use supervisor::{ProfileLoader, Supervisor, SupervisorConfig};
 pub use writer::{BatchSink, WriteError, WriterConfig, WriterPool};

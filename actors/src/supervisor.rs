@@ -207,6 +207,15 @@ impl Supervisor {
         let _ = self.inner.revocations.send(event);
     }
 
+    /// Stops the running actors of this owner's agents, so their next call starts a
+    /// fresh actor from the store's current profile. Used when an owner regains
+    /// standing: a revoked flag never clears itself.
+    pub fn restart_owner(&self, owner_id: Uuid) {
+        self.inner
+            .registry
+            .retain(|_, h| h.shared.owner_id != owner_id);
+    }
+
     /// A watch on the agent's revoked flag, for open streams that must close when it
     /// flips. `None` when the agent's actor is not running.
     pub fn watch_revoked(&self, agent_id: Uuid) -> Option<watch::Receiver<bool>> {
@@ -353,11 +362,14 @@ impl Supervisor {
                     .remove_if(&agent_id, |_, h| h.generation == generation);
             }
         };
-        self.inner
+        let mut tasks = self
+            .inner
             .tasks
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .spawn(task);
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Reap finished actors so the set does not grow with every start.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(task);
         handle
     }
 

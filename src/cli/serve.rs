@@ -32,6 +32,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         database_url: args.database_url,
         public_url: args.public_url,
         demo: args.demo,
+        serving: true,
     })?;
     crate::telemetry::init(config.log_json);
     let app = Application::build(config, !args.skip_migrate).await?;

@@ -191,6 +191,11 @@ impl From<GatewayError> for ApiError {
                 message,
             },
             GatewayError::Conflict(_) => ApiError::Conflict(message),
+            GatewayError::UnknownProjects { .. } => ApiError::Unprocessable {
+                code: "unknown_project",
+                message,
+            },
+            GatewayError::Tasker(_) => ApiError::Unavailable(message),
             GatewayError::UnknownAgent(_) => ApiError::NotFound(message),
             GatewayError::Token(e) => ApiError::Internal(e.to_string()),
             GatewayError::Store(e) => e.into(),

@@ -127,11 +127,6 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn idempotency_abandon(&self, agent_id: Uuid, key: &str) -> StoreResult<()>;
     /// Deletes expired keys; returns how many.
     async fn purge_idempotency(&self, now: DateTime<Utc>) -> StoreResult<u64>;
-
-    /// Creates an embedded-tracker project with its states, labels and members.
-    async fn create_project(&self, project: &NewProject) -> StoreResult<Project>;
-    /// Every embedded-tracker project, by identifier.
-    async fn list_projects(&self) -> StoreResult<Vec<Project>>;
 }
 
 /// Connects to the configured engine. Does not migrate.

@@ -485,68 +485,6 @@ impl Store for PgStore {
             .await?;
         Ok(done.rows_affected())
     }
-
-    async fn create_project(&self, p: &NewProject) -> StoreResult<Project> {
-        let mut tx = self.pool.begin().await?;
-        let project: Project = sqlx::query_as(
-            "INSERT INTO tracker_projects (id, identifier, name, created_at) VALUES ($1, $2, $3, $4) \
-             RETURNING id, identifier, name, created_at",
-        )
-        .bind(p.id)
-        .bind(&p.identifier)
-        .bind(&p.name)
-        .bind(p.created_at)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        for (position, state) in p.states.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO tracker_states (id, project_id, name, state_group, is_default, position) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(Uuid::now_v7())
-            .bind(p.id)
-            .bind(&state.name)
-            .bind(state.group)
-            .bind(state.is_default)
-            .bind(position as i32)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from_sqlx)?;
-        }
-        for (name, color) in &p.labels {
-            sqlx::query(
-                "INSERT INTO tracker_labels (id, project_id, name, color) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(Uuid::now_v7())
-            .bind(p.id)
-            .bind(name)
-            .bind(color)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from_sqlx)?;
-        }
-        for (user_id, display_name, role) in &p.members {
-            sqlx::query("INSERT INTO tracker_members (project_id, user_id, display_name, role) VALUES ($1, $2, $3, $4)")
-                .bind(p.id)
-                .bind(user_id)
-                .bind(display_name)
-                .bind(role)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from_sqlx)?;
-        }
-        tx.commit().await?;
-        Ok(project)
-    }
-
-    async fn list_projects(&self) -> StoreResult<Vec<Project>> {
-        Ok(sqlx::query_as(
-            "SELECT id, identifier, name, created_at FROM tracker_projects ORDER BY identifier",
-        )
-        .fetch_all(&self.pool)
-        .await?)
-    }
 }
 
 /// Decides what a key held by someone else means for this claim. Shared by both engines.

@@ -29,7 +29,8 @@ async fn ready_has_request_id(app: &TestApp) -> bool {
 async fn the_whole_agent_lifecycle(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let owner = app.owner("Ada Lovelace").await;
-    let (agent_id, token) = app.agent(owner, "codex-laptop", &["proj-a"]).await;
+    let project = app.project("WEB", &[(owner, "Ada Lovelace", 20)]).await;
+    let (agent_id, token) = app.agent(owner, "codex-laptop", &[&project]).await;
     assert!(token.starts_with("ndcag_"));
 
     // The token authenticates.
@@ -45,7 +46,7 @@ async fn the_whole_agent_lifecycle(engine: Engine) {
         .unwrap();
     assert_eq!(me["agent_id"], agent_id.to_string());
     assert_eq!(me["owner_name"], "Ada Lovelace");
-    assert_eq!(me["grants"][0]["project_id"], "proj-a");
+    assert_eq!(me["grants"][0]["project_id"], project.as_str());
 
     // Listing and reading never show the token again.
     let (status, list) = app.admin(Method::GET, "/api/v1/admin/agents", None).await;
@@ -133,7 +134,8 @@ both_engines!(the_whole_agent_lifecycle_, the_whole_agent_lifecycle);
 async fn owner_standing_gates_agents(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let owner = app.owner("Grace").await;
-    let (_, token) = app.agent(owner, "a1", &["p"]).await;
+    let p = app.project("OPS", &[]).await;
+    let (_, token) = app.agent(owner, "a1", &[&p]).await;
     assert_eq!(app.me(&token).await, 200);
 
     let put = |codex: bool, blocked: bool| json!({"display_name": "Grace", "client_id": "client-1", "codex_agents": codex, "blocked": blocked});
@@ -146,7 +148,7 @@ async fn owner_standing_gates_agents(engine: Engine) {
         .admin(
             Method::POST,
             "/api/v1/admin/agents",
-            Some(json!({"owner_id": owner, "name": "a2", "grants": [{"project_id": "p", "scopes": ["cards:read"]}]})),
+            Some(json!({"owner_id": owner, "name": "a2", "grants": [{"project_id": p, "scopes": ["cards:read"]}]})),
         )
         .await;
     assert_eq!(
@@ -161,7 +163,7 @@ async fn owner_standing_gates_agents(engine: Engine) {
         .admin(
             Method::POST,
             "/api/v1/admin/agents",
-            Some(json!({"owner_id": owner, "name": "a2", "grants": [{"project_id": "p", "scopes": ["cards:read"]}]})),
+            Some(json!({"owner_id": owner, "name": "a2", "grants": [{"project_id": p, "scopes": ["cards:read"]}]})),
         )
         .await;
     assert_eq!(
@@ -179,6 +181,7 @@ both_engines!(owner_standing_gates_agents_, owner_standing_gates_agents);
 async fn bad_requests_get_clear_json_errors(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let owner = app.owner("Linus").await;
+    let p = app.project("KRN", &[]).await;
     let code = |v: &Value| v["error"]["code"].as_str().unwrap_or_default().to_owned();
 
     // Authentication.
@@ -253,7 +256,7 @@ async fn bad_requests_get_clear_json_errors(engine: Engine) {
             Method::POST,
             "/api/v1/admin/agents".into(),
             Some(
-                json!({"owner_id": owner, "name": "a", "grants": [{"project_id": "p", "scopes": ["cards:delete"]}]}),
+                json!({"owner_id": owner, "name": "a", "grants": [{"project_id": p, "scopes": ["cards:delete"]}]}),
             ),
             422,
             "validation_failed",
@@ -269,7 +272,7 @@ async fn bad_requests_get_clear_json_errors(engine: Engine) {
             Method::POST,
             "/api/v1/admin/agents".into(),
             Some(
-                json!({"owner_id": owner, "name": "bad/name", "grants": [{"project_id": "p", "scopes": ["cards:read"]}]}),
+                json!({"owner_id": owner, "name": "bad/name", "grants": [{"project_id": p, "scopes": ["cards:read"]}]}),
             ),
             422,
             "validation_failed",
@@ -278,7 +281,7 @@ async fn bad_requests_get_clear_json_errors(engine: Engine) {
             Method::POST,
             "/api/v1/admin/agents".into(),
             Some(
-                json!({"owner_id": Uuid::new_v4(), "name": "a", "grants": [{"project_id": "p", "scopes": ["cards:read"]}]}),
+                json!({"owner_id": Uuid::new_v4(), "name": "a", "grants": [{"project_id": p, "scopes": ["cards:read"]}]}),
             ),
             422,
             "unknown_owner",
@@ -330,18 +333,18 @@ async fn bad_requests_get_clear_json_errors(engine: Engine) {
     assert_eq!(code(&resp.json().await.unwrap()), "unsupported_media_type");
 
     // A duplicate name for the same owner is a conflict.
-    app.agent(owner, "twin", &["p"]).await;
+    app.agent(owner, "twin", &[&p]).await;
     let (status, body) = app
         .admin(
             Method::POST,
             "/api/v1/admin/agents",
-            Some(json!({"owner_id": owner, "name": "twin", "grants": [{"project_id": "p", "scopes": ["cards:read"]}]})),
+            Some(json!({"owner_id": owner, "name": "twin", "grants": [{"project_id": p, "scopes": ["cards:read"]}]})),
         )
         .await;
     assert_eq!((status, code(&body).as_str()), (409, "conflict"));
 
     // Tokens: a mistyped token, a token of another kind, no token.
-    let (_, token) = app.agent(owner, "typo", &["p"]).await;
+    let (_, token) = app.agent(owner, "typo", &[&p]).await;
     let mut typo = token.clone().into_bytes();
     let i = typo.len() - 8;
     typo[i] = if typo[i] == b'A' { b'B' } else { b'A' };

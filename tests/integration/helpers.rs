@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use agent_gateway::app::Application;
 use agent_gateway::config::{Config, Overrides};
+use agent_gateway::gateway::Gateway;
 use agent_gateway::store::{self, Store};
+use agent_gateway::tasker::embedded::{default_states, NewProject};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -104,6 +106,7 @@ fn config_for(db: &TestDb, extra: &[(&str, &str)]) -> Config {
 /// A gateway serving on loopback, stopped (and drained) on drop.
 pub struct TestApp {
     pub base: String,
+    pub gateway: Gateway,
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -125,12 +128,14 @@ impl TestApp {
             .await
             .unwrap();
         let base = format!("http://{}", app.local_addr().unwrap());
+        let gateway = app.gateway().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
         }));
         Self {
             base,
+            gateway,
             http: reqwest::Client::new(),
             shutdown: Some(tx),
             task: Some(task),
@@ -213,6 +218,33 @@ impl TestApp {
             body["agent_id"].as_str().unwrap().parse().unwrap(),
             body["token"].as_str().unwrap().to_owned(),
         )
+    }
+
+    /// Creates an embedded-tracker project with `members` (id, name, role 20/15/5);
+    /// returns its id.
+    pub async fn project(&self, identifier: &str, members: &[(Uuid, &str, i64)]) -> String {
+        let embedded = self
+            .gateway
+            .embedded
+            .as_ref()
+            .expect("tests run on the embedded tracker");
+        embedded
+            .create_project(&NewProject {
+                identifier: identifier.into(),
+                name: format!("Project {identifier}"),
+                states: default_states(),
+                labels: vec![
+                    ("bug".into(), "#ff0000".into()),
+                    ("feature".into(), "#00ff00".into()),
+                ],
+                members: members
+                    .iter()
+                    .map(|(id, name, role)| (*id, (*name).to_owned(), *role))
+                    .collect(),
+            })
+            .await
+            .unwrap()
+            .id
     }
 
     /// `GET /api/v1/agent/me` with `token`; returns the status.

@@ -1,0 +1,354 @@
+//! The embedded tracker: a small Plane-shaped tracker stored in the gateway's own
+//! database, so the gateway runs and is tested end to end with no external Tasker.
+//!
+//! One implementation serves both engines through sqlx's `Any` driver; the schema
+//! (`migrations/*/0002_tracker.sql`) sticks to types both engines share. Unlike upstream
+//! Plane, it refuses what Plane silently drops — an unknown state, label or assignee, or
+//! an assignee who is not a project member — with an error listing the valid values.
+//!
+//! * [`reads`] — projects, context, search, one card;
+//! * [`writes`] — every write, in one transaction with its history and idempotency record.
+
+mod reads;
+mod writes;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use uuid::Uuid;
+
+use super::*;
+use crate::config::DatabaseUrl;
+use crate::store::Store;
+
+/// The embedded tracker.
+#[derive(Debug, Clone)]
+pub struct EmbeddedTasker {
+    pool: AnyPool,
+    /// The gateway's store: the embedded workspace's users.
+    store: Arc<dyn Store>,
+    /// SQLite needs `BEGIN IMMEDIATE` for read-then-write transactions.
+    sqlite: bool,
+}
+
+/// A project to create (embedded only: the contract has no project creation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewProject {
+    /// Short key, unique, e.g. `WEB`.
+    pub identifier: String,
+    /// Name.
+    pub name: String,
+    /// States in workflow order: name, Plane group, default?
+    pub states: Vec<(String, String, bool)>,
+    /// Labels: name, colour.
+    pub labels: Vec<(String, String)>,
+    /// Members: user id, display name, role.
+    pub members: Vec<(Uuid, String, i64)>,
+}
+
+/// Plane's default workflow.
+pub fn default_states() -> Vec<(String, String, bool)> {
+    [
+        ("Backlog", "backlog", false),
+        ("Todo", "unstarted", true),
+        ("In Progress", "started", false),
+        ("Done", "completed", false),
+        ("Cancelled", "cancelled", false),
+    ]
+    .into_iter()
+    .map(|(n, g, d)| (n.to_owned(), g.to_owned(), d))
+    .collect()
+}
+
+pub(crate) fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+pub(crate) fn db_error(e: sqlx::Error) -> TaskerError {
+    tracing::error!(error = %e, "embedded tracker database error");
+    TaskerError::unavailable("the tracker's database failed; retry shortly")
+}
+
+/// A SQL statement with `$N` placeholders built as filters are added (the `Any`
+/// driver's query builder writes `?`, which Postgres does not accept).
+#[derive(Debug, Default)]
+pub(crate) struct Sql {
+    pub text: String,
+    args: Vec<String>,
+}
+
+impl Sql {
+    pub fn new(text: &str) -> Self {
+        Self {
+            text: text.to_owned(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Appends `fragment`, where `{}` (or each `{0}`) stands for one new text parameter.
+    pub fn push(&mut self, fragment: &str, arg: impl Into<String>) -> &mut Self {
+        self.args.push(arg.into());
+        let placeholder = format!("${}", self.args.len());
+        self.text.push_str(
+            &fragment
+                .replace("{0}", &placeholder)
+                .replace("{}", &placeholder),
+        );
+        self
+    }
+
+    pub fn push_raw(&mut self, fragment: &str) -> &mut Self {
+        self.text.push_str(fragment);
+        self
+    }
+
+    pub fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+        self.args
+            .iter()
+            .fold(sqlx::query(&self.text), |q, a| q.bind(a))
+    }
+}
+
+impl EmbeddedTasker {
+    /// Connects to the gateway's database (already migrated by the store).
+    pub async fn connect(url: &DatabaseUrl, store: Arc<dyn Store>) -> TaskerResult<Self> {
+        sqlx::any::install_default_drivers();
+        let (raw, sqlite) = match url {
+            DatabaseUrl::Sqlite(path) => (format!("sqlite://{}?mode=rwc", path.display()), true),
+            DatabaseUrl::Postgres(_) => {
+                (url.expose_postgres().unwrap_or_default().to_owned(), false)
+            }
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&raw)
+            .await
+            .map_err(db_error)?;
+        Ok(Self {
+            pool,
+            store,
+            sqlite,
+        })
+    }
+
+    async fn begin(&self) -> TaskerResult<sqlx::Transaction<'static, sqlx::Any>> {
+        let tx = if self.sqlite {
+            self.pool.begin_with("BEGIN IMMEDIATE").await
+        } else {
+            self.pool.begin().await
+        };
+        tx.map_err(db_error)
+    }
+
+    /// Creates a project with its states, labels and members (the contract has no such
+    /// operation: projects belong to the Tasker; this serves the demo and tests).
+    pub async fn create_project(&self, p: &NewProject) -> TaskerResult<ProjectSummary> {
+        if p.states.iter().filter(|s| s.2).count() != 1 {
+            return Err(TaskerError::invalid(
+                "states",
+                "exactly one state must be the default",
+                vec![],
+            ));
+        }
+        let id = Uuid::now_v7().to_string();
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO tracker_projects (id, identifier, name, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&id)
+            .bind(&p.identifier)
+            .bind(&p.name)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match e {
+                sqlx::Error::Database(d) if d.is_unique_violation() => TaskerError::new(
+                    ErrorCode::Conflict,
+                    format!("a project with identifier {} exists", p.identifier),
+                ),
+                other => db_error(other),
+            })?;
+        for (position, (name, group, is_default)) in p.states.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO tracker_states (id, project_id, name, state_group, is_default, position) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(Uuid::now_v7().to_string())
+            .bind(&id)
+            .bind(name)
+            .bind(group)
+            .bind(i64::from(*is_default))
+            .bind(position as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        for (name, color) in &p.labels {
+            sqlx::query(
+                "INSERT INTO tracker_labels (id, project_id, name, color) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(Uuid::now_v7().to_string())
+            .bind(&id)
+            .bind(name)
+            .bind(color)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        for (user_id, display_name, role) in &p.members {
+            sqlx::query("INSERT INTO tracker_members (project_id, user_id, display_name, role) VALUES ($1, $2, $3, $4)")
+                .bind(&id)
+                .bind(user_id.to_string())
+                .bind(display_name)
+                .bind(role)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(ProjectSummary {
+            id,
+            identifier: p.identifier.clone(),
+            name: p.name.clone(),
+        })
+    }
+
+    /// Every project (for operators and the demo; agents see only granted ones).
+    pub async fn all_projects(&self) -> TaskerResult<Vec<ProjectSummary>> {
+        let rows =
+            sqlx::query("SELECT id, identifier, name FROM tracker_projects ORDER BY identifier")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+        rows.iter().map(project_from_row).collect()
+    }
+}
+
+pub(crate) fn project_from_row(row: &AnyRow) -> TaskerResult<ProjectSummary> {
+    Ok(ProjectSummary {
+        id: row.try_get("id").map_err(db_error)?,
+        identifier: row.try_get("identifier").map_err(db_error)?,
+        name: row.try_get("name").map_err(db_error)?,
+    })
+}
+
+#[async_trait]
+impl Tasker for EmbeddedTasker {
+    async fn projects(&self, actor: &Actor) -> TaskerResult<Vec<ProjectSummary>> {
+        reads::projects(&self.pool, actor).await
+    }
+
+    async fn project_context(
+        &self,
+        actor: &Actor,
+        project_id: &str,
+    ) -> TaskerResult<ProjectContext> {
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        reads::context(&mut conn, actor, project_id).await
+    }
+
+    async fn search_cards(&self, actor: &Actor, query: &CardQuery) -> TaskerResult<CardPage> {
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        reads::search(&mut conn, actor, query).await
+    }
+
+    async fn get_card(&self, actor: &Actor, card: &str) -> TaskerResult<CardDetail> {
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let id = reads::resolve_card(&mut conn, actor, card).await?;
+        reads::detail(&mut conn, &id).await
+    }
+
+    async fn create_card(
+        &self,
+        actor: &Actor,
+        key: &str,
+        input: &NewCard,
+    ) -> TaskerResult<CardDetail> {
+        writes::create_card(self, actor, key, input).await
+    }
+
+    async fn update_card(
+        &self,
+        actor: &Actor,
+        key: &str,
+        card: &str,
+        patch: &CardPatch,
+    ) -> TaskerResult<CardDetail> {
+        writes::update_card(self, actor, key, card, patch).await
+    }
+
+    async fn move_card(
+        &self,
+        actor: &Actor,
+        key: &str,
+        card: &str,
+        state: &str,
+    ) -> TaskerResult<CardDetail> {
+        writes::move_card(self, actor, key, card, state).await
+    }
+
+    async fn add_comment(
+        &self,
+        actor: &Actor,
+        key: &str,
+        card: &str,
+        body: &str,
+    ) -> TaskerResult<Comment> {
+        writes::add_comment(self, actor, key, card, body).await
+    }
+
+    async fn set_labels(
+        &self,
+        actor: &Actor,
+        key: &str,
+        card: &str,
+        labels: &[String],
+    ) -> TaskerResult<CardDetail> {
+        writes::set_labels(self, actor, key, card, labels).await
+    }
+
+    async fn assign(
+        &self,
+        actor: &Actor,
+        key: &str,
+        card: &str,
+        assignees: &[String],
+    ) -> TaskerResult<CardDetail> {
+        writes::assign(self, actor, key, card, assignees).await
+    }
+
+    async fn update_block(
+        &self,
+        actor: &Actor,
+        key: &str,
+        card: &str,
+        block: &str,
+        content: &str,
+    ) -> TaskerResult<CardDetail> {
+        writes::update_block(self, actor, key, card, block, content).await
+    }
+
+    async fn add_member(
+        &self,
+        actor: &Actor,
+        key: &str,
+        project_id: &str,
+        member: &NewMember,
+    ) -> TaskerResult<Member> {
+        writes::add_member(self, actor, key, project_id, member).await
+    }
+}

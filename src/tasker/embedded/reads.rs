@@ -1,0 +1,383 @@
+//! Reads of the embedded tracker. Every read is confined to the actor's granted projects.
+
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use super::{db_error, project_from_row, Sql};
+use crate::tasker::*;
+
+/// The granted projects that exist.
+pub(super) async fn projects(pool: &AnyPool, actor: &Actor) -> TaskerResult<Vec<ProjectSummary>> {
+    if actor.granted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new("SELECT id, identifier, name FROM tracker_projects WHERE id IN (");
+    for (i, id) in actor.granted.iter().enumerate() {
+        sql.push(if i == 0 { "{}" } else { ", {}" }, id.clone());
+    }
+    sql.push_raw(") ORDER BY identifier");
+    let rows = sql.query().fetch_all(pool).await.map_err(db_error)?;
+    rows.iter().map(project_from_row).collect()
+}
+
+/// A granted project, or `project_not_granted` / `not_found`.
+pub(super) async fn project(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    project_id: &str,
+) -> TaskerResult<ProjectSummary> {
+    if !actor.may(project_id) {
+        return Err(TaskerError::not_granted(project_id, &actor.granted));
+    }
+    let row = sqlx::query("SELECT id, identifier, name FROM tracker_projects WHERE id = $1")
+        .bind(project_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| TaskerError::not_found(format!("project {project_id} does not exist")))?;
+    project_from_row(&row)
+}
+
+pub(super) async fn states(conn: &mut AnyConnection, project_id: &str) -> TaskerResult<Vec<State>> {
+    let rows = sqlx::query(
+        "SELECT id, name, state_group, is_default FROM tracker_states WHERE project_id = $1 ORDER BY position",
+    )
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    rows.iter()
+        .map(|r| {
+            Ok(State {
+                id: r.try_get("id").map_err(db_error)?,
+                name: r.try_get("name").map_err(db_error)?,
+                group: r.try_get("state_group").map_err(db_error)?,
+                is_default: r.try_get::<i64, _>("is_default").map_err(db_error)? == 1,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn labels(conn: &mut AnyConnection, project_id: &str) -> TaskerResult<Vec<Label>> {
+    let rows = sqlx::query(
+        "SELECT id, name, color FROM tracker_labels WHERE project_id = $1 ORDER BY name",
+    )
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    rows.iter()
+        .map(|r| {
+            Ok(Label {
+                id: r.try_get("id").map_err(db_error)?,
+                name: r.try_get("name").map_err(db_error)?,
+                color: r.try_get("color").map_err(db_error)?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn members(
+    conn: &mut AnyConnection,
+    project_id: &str,
+) -> TaskerResult<Vec<Member>> {
+    let rows = sqlx::query(
+        "SELECT user_id, display_name, role FROM tracker_members WHERE project_id = $1 ORDER BY display_name",
+    )
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    rows.iter()
+        .map(|r| {
+            Ok(Member {
+                user_id: r.try_get("user_id").map_err(db_error)?,
+                display_name: r.try_get("display_name").map_err(db_error)?,
+                role: r.try_get("role").map_err(db_error)?,
+            })
+        })
+        .collect()
+}
+
+/// States, labels and members of a granted project.
+pub(super) async fn context(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    project_id: &str,
+) -> TaskerResult<ProjectContext> {
+    let project = project(conn, actor, project_id).await?;
+    Ok(ProjectContext {
+        states: states(conn, &project.id).await?,
+        labels: labels(conn, &project.id).await?,
+        members: members(conn, &project.id).await?,
+        project,
+    })
+}
+
+/// A card reference (`WEB-12` or an id) → the card's id, if it is in a granted project.
+pub(super) async fn resolve_card(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    card: &str,
+) -> TaskerResult<String> {
+    let card = card.trim();
+    let row = match card.rsplit_once('-').and_then(|(p, n)| n.parse::<i64>().ok().map(|n| (p, n))) {
+        Some((identifier, sequence)) if !identifier.is_empty() => sqlx::query(
+            "SELECT c.id, c.project_id FROM tracker_cards c JOIN tracker_projects p ON p.id = c.project_id \
+             WHERE UPPER(p.identifier) = UPPER($1) AND c.sequence_id = $2",
+        )
+        .bind(identifier)
+        .bind(sequence)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?,
+        _ => sqlx::query("SELECT id, project_id FROM tracker_cards WHERE id = $1")
+            .bind(card)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_error)?,
+    };
+    let row = row.ok_or_else(|| {
+        TaskerError::not_found(format!(
+            "no card {card} exists; use a key such as WEB-12 from search_cards"
+        ))
+    })?;
+    let project_id: String = row.try_get("project_id").map_err(db_error)?;
+    if !actor.may(&project_id) {
+        return Err(TaskerError::not_granted(&project_id, &actor.granted));
+    }
+    row.try_get("id").map_err(db_error)
+}
+
+/// Cards matching the query in granted projects, newest first.
+pub(super) async fn search(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    q: &CardQuery,
+) -> TaskerResult<CardPage> {
+    let limit = i64::from(q.limit.unwrap_or(25));
+    if !(1..=100).contains(&limit) {
+        return Err(TaskerError::invalid(
+            "limit",
+            "limit must be from 1 to 100",
+            vec![],
+        ));
+    }
+    let scope: Vec<String> = match &q.project_id {
+        Some(p) => vec![project(conn, actor, p).await?.id],
+        None => actor.granted.clone(),
+    };
+    if scope.is_empty() {
+        return Ok(CardPage {
+            cards: Vec::new(),
+            next_cursor: None,
+        });
+    }
+    if let (Some(project_id), Some(state)) = (&q.project_id, &q.state) {
+        let names: Vec<String> = states(conn, project_id)
+            .await?
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(state)) {
+            return Err(TaskerError::invalid(
+                "state",
+                format!("no state {state:?} in this project"),
+                names,
+            ));
+        }
+    }
+    if let (Some(project_id), Some(label)) = (&q.project_id, &q.label) {
+        let names: Vec<String> = labels(conn, project_id)
+            .await?
+            .into_iter()
+            .map(|l| l.name)
+            .collect();
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(label)) {
+            return Err(TaskerError::invalid(
+                "label",
+                format!("no label {label:?} in this project"),
+                names,
+            ));
+        }
+    }
+    let mut sql = Sql::new("SELECT c.id FROM tracker_cards c JOIN tracker_states s ON s.id = c.state_id WHERE c.project_id IN (");
+    for (i, id) in scope.iter().enumerate() {
+        sql.push(if i == 0 { "{}" } else { ", {}" }, id.clone());
+    }
+    sql.push_raw(")");
+    if let Some(state) = &q.state {
+        sql.push(" AND LOWER(s.name) = LOWER({})", state.clone());
+    }
+    if let Some(label) = &q.label {
+        sql.push(
+            " AND EXISTS (SELECT 1 FROM tracker_card_labels cl JOIN tracker_labels l ON l.id = cl.label_id \
+             WHERE cl.card_id = c.id AND LOWER(l.name) = LOWER({}))",
+            label.clone(),
+        );
+    }
+    if let Some(assignee) = &q.assignee {
+        sql.push(
+            " AND EXISTS (SELECT 1 FROM tracker_card_assignees ca JOIN tracker_members m \
+             ON m.user_id = ca.user_id AND m.project_id = c.project_id \
+             WHERE ca.card_id = c.id AND (ca.user_id = {0} OR LOWER(m.display_name) = LOWER({0})))",
+            assignee.clone(),
+        );
+    }
+    if let Some(text) = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        let pattern = format!("%{}%", text.to_lowercase().replace(['%', '_'], ""));
+        sql.push(
+            " AND (LOWER(c.name) LIKE {0} OR LOWER(c.description) LIKE {0})",
+            pattern,
+        );
+    }
+    if let Some(cursor) = &q.cursor {
+        sql.push(" AND c.id < {}", cursor.clone());
+    }
+    sql.push_raw(&format!(" ORDER BY c.id DESC LIMIT {}", limit + 1));
+    let rows = sql.query().fetch_all(&mut *conn).await.map_err(db_error)?;
+    let mut ids: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, _>>()
+        .map_err(db_error)?;
+    let more = ids.len() as i64 > limit;
+    ids.truncate(limit as usize);
+    let mut cards = Vec::with_capacity(ids.len());
+    for id in &ids {
+        cards.push(summary(conn, id).await?);
+    }
+    Ok(CardPage {
+        next_cursor: if more { ids.last().cloned() } else { None },
+        cards,
+    })
+}
+
+/// One card's summary fields.
+pub(super) async fn summary(conn: &mut AnyConnection, id: &str) -> TaskerResult<CardSummary> {
+    let row = sqlx::query(
+        "SELECT c.id, c.project_id, c.sequence_id, c.name, c.priority, c.start_date, c.target_date, c.updated_at, \
+         p.identifier, s.name AS state, s.state_group, \
+         (SELECT pp.identifier || '-' || CAST(pc.sequence_id AS TEXT) FROM tracker_cards pc \
+          JOIN tracker_projects pp ON pp.id = pc.project_id WHERE pc.id = c.parent_id) AS parent \
+         FROM tracker_cards c JOIN tracker_projects p ON p.id = c.project_id \
+         JOIN tracker_states s ON s.id = c.state_id WHERE c.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error)?
+    .ok_or_else(|| TaskerError::not_found(format!("card {id} does not exist")))?;
+    let labels = sqlx::query(
+        "SELECT l.name FROM tracker_card_labels cl JOIN tracker_labels l ON l.id = cl.label_id WHERE cl.card_id = $1 ORDER BY l.name",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_error)?
+    .iter()
+    .map(|r| r.try_get("name"))
+    .collect::<Result<Vec<String>, _>>()
+    .map_err(db_error)?;
+    let project_id: String = row.try_get("project_id").map_err(db_error)?;
+    let assignees = sqlx::query(
+        "SELECT ca.user_id, COALESCE(m.display_name, ca.user_id) AS display_name FROM tracker_card_assignees ca \
+         LEFT JOIN tracker_members m ON m.user_id = ca.user_id AND m.project_id = $2 WHERE ca.card_id = $1 ORDER BY 2",
+    )
+    .bind(id)
+    .bind(&project_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_error)?
+    .iter()
+    .map(|r| {
+        Ok(Assignee {
+            user_id: r.try_get("user_id")?,
+            display_name: r.try_get("display_name")?,
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()
+    .map_err(db_error)?;
+    let identifier: String = row.try_get("identifier").map_err(db_error)?;
+    let sequence: i64 = row.try_get("sequence_id").map_err(db_error)?;
+    Ok(CardSummary {
+        id: row.try_get("id").map_err(db_error)?,
+        key: format!("{identifier}-{sequence}"),
+        project_id,
+        name: row.try_get("name").map_err(db_error)?,
+        state: row.try_get("state").map_err(db_error)?,
+        state_group: row.try_get("state_group").map_err(db_error)?,
+        priority: row.try_get("priority").map_err(db_error)?,
+        labels,
+        assignees,
+        parent: row.try_get("parent").map_err(db_error)?,
+        start_date: row.try_get("start_date").map_err(db_error)?,
+        target_date: row.try_get("target_date").map_err(db_error)?,
+        updated_at: row.try_get("updated_at").map_err(db_error)?,
+    })
+}
+
+/// One card in full.
+pub(super) async fn detail(conn: &mut AnyConnection, id: &str) -> TaskerResult<CardDetail> {
+    let card = summary(conn, id).await?;
+    let description: String = sqlx::query("SELECT description FROM tracker_cards WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|r| r.try_get("description"))
+        .map_err(db_error)?;
+    let blocks =
+        sqlx::query("SELECT name, content FROM tracker_blocks WHERE card_id = $1 ORDER BY name")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(|r| {
+                Ok(Block {
+                    name: r.try_get("name")?,
+                    content: r.try_get("content")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(db_error)?;
+    let comments = sqlx::query("SELECT id, body, actor, created_at FROM tracker_comments WHERE card_id = $1 ORDER BY created_at, id")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|r| {
+            Ok(Comment {
+                id: r.try_get("id")?,
+                body: r.try_get("body")?,
+                actor: r.try_get("actor")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(db_error)?;
+    let history = sqlx::query("SELECT at, actor, field, old_value, new_value FROM tracker_history WHERE card_id = $1 ORDER BY id")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|r| {
+            Ok(HistoryEntry {
+                at: r.try_get("at")?,
+                actor: r.try_get("actor")?,
+                field: r.try_get("field")?,
+                old: r.try_get("old_value")?,
+                new: r.try_get("new_value")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(db_error)?;
+    Ok(CardDetail {
+        card,
+        description,
+        blocks,
+        comments,
+        history,
+    })
+}

@@ -1,0 +1,105 @@
+//! Where the Tasker is called: the port the gateway uses to act on the tracker, and its
+//! adapters.
+//!
+//! * [`Tasker`] — the port: exactly the operations of the adapter contract
+//!   (`docs/TASKER_ADAPTER_CONTRACT.md`). No delete, no archive, no pass-through.
+//! * [`embedded`] — the built-in tracker, stored in the gateway's own database;
+//! * [`nodedc`] — an HTTP client of the contract, for the Tasker (Plane fork);
+//! * [`http`] — the contract served over HTTP by the embedded tracker
+//!   (`agent-gateway tasker-serve`): a reference implementation;
+//! * [`check`] — the conformance kit (`agent-gateway tasker-check`);
+//! * [`pool`] — the Tasker writer actors every call goes through: bounded concurrency,
+//!   a timeout per call, retries with the same idempotency key, a circuit breaker and a
+//!   request budget.
+
+pub mod embedded;
+pub mod nodedc;
+pub mod pool;
+mod types;
+
+use async_trait::async_trait;
+pub use types::*;
+
+/// The Tasker port. Every method names the acting agent and its owner ([`Actor`]), and
+/// is confined to the projects the gateway granted it (`Actor::granted`). Every write
+/// takes an idempotency key: a retry with the same key and input returns the first
+/// result and changes nothing.
+#[async_trait]
+pub trait Tasker: Send + Sync + std::fmt::Debug + 'static {
+    /// The granted projects (all of `actor.granted` that exist).
+    async fn projects(&self, actor: &Actor) -> TaskerResult<Vec<ProjectSummary>>;
+    /// States, labels and members of one project.
+    async fn project_context(
+        &self,
+        actor: &Actor,
+        project_id: &str,
+    ) -> TaskerResult<ProjectContext>;
+    /// Cards matching `query`, newest first, one page.
+    async fn search_cards(&self, actor: &Actor, query: &CardQuery) -> TaskerResult<CardPage>;
+    /// One card with its blocks, comments and history. `card` is a key (`WEB-12`) or an id.
+    async fn get_card(&self, actor: &Actor, card: &str) -> TaskerResult<CardDetail>;
+    /// Creates a card.
+    async fn create_card(
+        &self,
+        actor: &Actor,
+        key: &str,
+        input: &NewCard,
+    ) -> TaskerResult<CardDetail>;
+    /// Changes a card's fields.
+    async fn update_card(
+        &self,
+        actor: &Actor,
+        key: &str,
+        card: &str,
+        patch: &CardPatch,
+    ) -> TaskerResult<CardDetail>;
+    /// Moves a card to a state, by state name.
+    async fn move_card(
+        &self,
+        actor: &Actor,
+        key: &str,
+        card: &str,
+        state: &str,
+    ) -> TaskerResult<CardDetail>;
+    /// Adds a comment.
+    async fn add_comment(
+        &self,
+        actor: &Actor,
+        key: &str,
+        card: &str,
+        body: &str,
+    ) -> TaskerResult<Comment>;
+    /// Replaces a card's labels, by label name.
+    async fn set_labels(
+        &self,
+        actor: &Actor,
+        key: &str,
+        card: &str,
+        labels: &[String],
+    ) -> TaskerResult<CardDetail>;
+    /// Replaces a card's assignees, by member user id or display name.
+    async fn assign(
+        &self,
+        actor: &Actor,
+        key: &str,
+        card: &str,
+        assignees: &[String],
+    ) -> TaskerResult<CardDetail>;
+    /// Sets one named structured block of a card.
+    async fn update_block(
+        &self,
+        actor: &Actor,
+        key: &str,
+        card: &str,
+        block: &str,
+        content: &str,
+    ) -> TaskerResult<CardDetail>;
+    /// Adds an existing workspace member to a project.
+    async fn add_member(
+        &self,
+        actor: &Actor,
+        key: &str,
+        project_id: &str,
+        member: &NewMember,
+    ) -> TaskerResult<Member>;
+}

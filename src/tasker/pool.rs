@@ -1,0 +1,276 @@
+//! Every Tasker call goes through a pool of call actors ([`gateway_actors::CallPool`]):
+//! bounded concurrency, a timeout per attempt, retries of transient failures with the
+//! same idempotency key, a circuit breaker, and the upstream's request budget.
+//! [`PooledTasker`] wraps any adapter so the rest of the gateway never calls an adapter
+//! directly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use gateway_actors::{CallConfig, CallError, CallPool, Transient};
+
+use super::*;
+
+impl Transient for TaskerError {
+    fn is_transient(&self) -> bool {
+        TaskerError::is_transient(self)
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        self.retry_after_ms.map(Duration::from_millis)
+    }
+}
+
+/// An adapter behind a call pool.
+#[derive(Debug)]
+pub struct PooledTasker {
+    inner: Arc<dyn Tasker>,
+    pool: CallPool,
+}
+
+impl PooledTasker {
+    /// Wraps `inner` in a pool with `config`.
+    pub fn new(inner: Arc<dyn Tasker>, config: CallConfig) -> Self {
+        Self {
+            inner,
+            pool: CallPool::start("tasker", config),
+        }
+    }
+
+    async fn run<T, F>(&self, op: F) -> TaskerResult<T>
+    where
+        T: Send + 'static,
+        F: Fn(Arc<dyn Tasker>) -> BoxFuture<'static, TaskerResult<T>> + Send + Sync + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        self.pool
+            .call(move || op(Arc::clone(&inner)))
+            .await
+            .map_err(|e| match e {
+                CallError::Failed(e) => e,
+                CallError::Timeout => TaskerError::unavailable(
+                    "the Tasker did not answer in time; retry with the same idempotency key",
+                ),
+                CallError::CircuitOpen(wait) => TaskerError {
+                    retry_after_ms: Some(wait.as_millis() as u64),
+                    ..TaskerError::unavailable(
+                        "the Tasker is failing and calls are paused; retry later",
+                    )
+                },
+                CallError::Budget => TaskerError {
+                    retry_after_ms: Some(1000),
+                    ..TaskerError::new(
+                        ErrorCode::RateLimited,
+                        "the Tasker's request budget is exhausted; retry shortly",
+                    )
+                },
+                CallError::Overloaded => TaskerError::unavailable(
+                    "too many calls are waiting for the Tasker; retry shortly",
+                ),
+                CallError::Dropped => TaskerError::unavailable(
+                    "the call failed inside the gateway; retry with the same idempotency key",
+                ),
+            })
+    }
+}
+
+#[async_trait]
+impl Tasker for PooledTasker {
+    async fn projects(&self, actor: &Actor) -> TaskerResult<Vec<ProjectSummary>> {
+        let a = actor.clone();
+        self.run(move |t| {
+            let a = a.clone();
+            Box::pin(async move { t.projects(&a).await })
+        })
+        .await
+    }
+
+    async fn project_context(
+        &self,
+        actor: &Actor,
+        project_id: &str,
+    ) -> TaskerResult<ProjectContext> {
+        let (a, p) = (actor.clone(), project_id.to_owned());
+        self.run(move |t| {
+            let (a, p) = (a.clone(), p.clone());
+            Box::pin(async move { t.project_context(&a, &p).await })
+        })
+        .await
+    }
+
+    async fn search_cards(&self, actor: &Actor, query: &CardQuery) -> TaskerResult<CardPage> {
+        let (a, q) = (actor.clone(), query.clone());
+        self.run(move |t| {
+            let (a, q) = (a.clone(), q.clone());
+            Box::pin(async move { t.search_cards(&a, &q).await })
+        })
+        .await
+    }
+
+    async fn get_card(&self, actor: &Actor, card: &str) -> TaskerResult<CardDetail> {
+        let (a, c) = (actor.clone(), card.to_owned());
+        self.run(move |t| {
+            let (a, c) = (a.clone(), c.clone());
+            Box::pin(async move { t.get_card(&a, &c).await })
+        })
+        .await
+    }
+
+    async fn create_card(
+        &self,
+        actor: &Actor,
+        key: &str,
+        input: &NewCard,
+    ) -> TaskerResult<CardDetail> {
+        let (a, k, i) = (actor.clone(), key.to_owned(), input.clone());
+        self.run(move |t| {
+            let (a, k, i) = (a.clone(), k.clone(), i.clone());
+            Box::pin(async move { t.create_card(&a, &k, &i).await })
+        })
+        .await
+    }
+
+    async fn update_card(
+        &self,
+        actor: &Actor,
+        key: &str,
+        card: &str,
+        patch: &CardPatch,
+    ) -> TaskerResult<CardDetail> {
+        let (a, k, c, p) = (
+            actor.clone(),
+            key.to_owned(),
+            card.to_owned(),
+            patch.clone(),
+        );
+        self.run(move |t| {
+            let (a, k, c, p) = (a.clone(), k.clone(), c.clone(), p.clone());
+            Box::pin(async move { t.update_card(&a, &k, &c, &p).await })
+        })
+        .await
+    }
+
+    async fn move_card(
+        &self,
+        actor: &Actor,
+        key: &str,
+        card: &str,
+        state: &str,
+    ) -> TaskerResult<CardDetail> {
+        let (a, k, c, s) = (
+            actor.clone(),
+            key.to_owned(),
+            card.to_owned(),
+            state.to_owned(),
+        );
+        self.run(move |t| {
+            let (a, k, c, s) = (a.clone(), k.clone(), c.clone(), s.clone());
+            Box::pin(async move { t.move_card(&a, &k, &c, &s).await })
+        })
+        .await
+    }
+
+    async fn add_comment(
+        &self,
+        actor: &Actor,
+        key: &str,
+        card: &str,
+        body: &str,
+    ) -> TaskerResult<Comment> {
+        let (a, k, c, b) = (
+            actor.clone(),
+            key.to_owned(),
+            card.to_owned(),
+            body.to_owned(),
+        );
+        self.run(move |t| {
+            let (a, k, c, b) = (a.clone(), k.clone(), c.clone(), b.clone());
+            Box::pin(async move { t.add_comment(&a, &k, &c, &b).await })
+        })
+        .await
+    }
+
+    async fn set_labels(
+        &self,
+        actor: &Actor,
+        key: &str,
+        card: &str,
+        labels: &[String],
+    ) -> TaskerResult<CardDetail> {
+        let (a, k, c, l) = (
+            actor.clone(),
+            key.to_owned(),
+            card.to_owned(),
+            labels.to_vec(),
+        );
+        self.run(move |t| {
+            let (a, k, c, l) = (a.clone(), k.clone(), c.clone(), l.clone());
+            Box::pin(async move { t.set_labels(&a, &k, &c, &l).await })
+        })
+        .await
+    }
+
+    async fn assign(
+        &self,
+        actor: &Actor,
+        key: &str,
+        card: &str,
+        assignees: &[String],
+    ) -> TaskerResult<CardDetail> {
+        let (a, k, c, w) = (
+            actor.clone(),
+            key.to_owned(),
+            card.to_owned(),
+            assignees.to_vec(),
+        );
+        self.run(move |t| {
+            let (a, k, c, w) = (a.clone(), k.clone(), c.clone(), w.clone());
+            Box::pin(async move { t.assign(&a, &k, &c, &w).await })
+        })
+        .await
+    }
+
+    async fn update_block(
+        &self,
+        actor: &Actor,
+        key: &str,
+        card: &str,
+        block: &str,
+        content: &str,
+    ) -> TaskerResult<CardDetail> {
+        let (a, k, c, b, x) = (
+            actor.clone(),
+            key.to_owned(),
+            card.to_owned(),
+            block.to_owned(),
+            content.to_owned(),
+        );
+        self.run(move |t| {
+            let (a, k, c, b, x) = (a.clone(), k.clone(), c.clone(), b.clone(), x.clone());
+            Box::pin(async move { t.update_block(&a, &k, &c, &b, &x).await })
+        })
+        .await
+    }
+
+    async fn add_member(
+        &self,
+        actor: &Actor,
+        key: &str,
+        project_id: &str,
+        member: &NewMember,
+    ) -> TaskerResult<Member> {
+        let (a, k, p, m) = (
+            actor.clone(),
+            key.to_owned(),
+            project_id.to_owned(),
+            member.clone(),
+        );
+        self.run(move |t| {
+            let (a, k, p, m) = (a.clone(), k.clone(), p.clone(), m.clone());
+            Box::pin(async move { t.add_member(&a, &k, &p, &m).await })
+        })
+        .await
+    }
+}
