@@ -11,6 +11,8 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => cli::serve::run(args).await,
         Command::Migrate(args) => cli::migrate::run(args).await,
+        Command::TaskerServe(args) => cli::tasker_serve::run(args).await,
+        Command::TaskerCheck(args) => cli::tasker_check::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

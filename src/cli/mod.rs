@@ -2,6 +2,8 @@
 
 pub mod migrate;
 pub mod serve;
+pub mod tasker_check;
+pub mod tasker_serve;
 
 use clap::{Parser, Subcommand};
 
@@ -21,4 +23,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Apply pending store migrations and exit.
     Migrate(migrate::MigrateArgs),
+    /// Serve the embedded tracker over the Tasker adapter contract.
+    TaskerServe(tasker_serve::TaskerServeArgs),
+    /// Run the adapter contract's conformance checks against a Tasker.
+    TaskerCheck(tasker_check::TaskerCheckArgs),
 }

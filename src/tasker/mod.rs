@@ -12,7 +12,9 @@
 //!   a timeout per call, retries with the same idempotency key, a circuit breaker and a
 //!   request budget.
 
+pub mod check;
 pub mod embedded;
+pub mod http;
 pub mod nodedc;
 pub mod pool;
 mod types;
