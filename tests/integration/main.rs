@@ -13,3 +13,4 @@ mod audit;
 mod cli;
 mod config;
 mod store;
+mod tasker;
