@@ -555,7 +555,7 @@ async fn tasker_check_binary_against_tasker_serve_binary() {
     let _ = server.kill();
     let _ = server.wait();
     assert!(
-        bad_table.contains("FAIL  service token required"),
+        bad_table.contains("FAIL  granted project listed"),
         "{bad_table}"
     );
     assert!(good.status.success(), "{table}");
