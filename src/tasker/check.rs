@@ -448,7 +448,11 @@ impl Kit {
 }
 
 /// Runs every check. Never panics; each failure is reported in its row.
-pub async fn run(target: CheckTarget) -> Vec<CheckResult> {
+pub async fn run(mut target: CheckTarget) -> Vec<CheckResult> {
+    if !target.url.path().ends_with('/') {
+        let path = format!("{}/", target.url.path());
+        target.url.set_path(&path);
+    }
     let run = Uuid::new_v4().simple().to_string()[..8].to_owned();
     let client = match NodedcTasker::new(&target.url, target.token.clone(), Duration::from_secs(30))
     {
