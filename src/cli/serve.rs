@@ -2,6 +2,15 @@
 
 use clap::Args;
 
+/// Prints a line to stdout, ignoring a closed stdout: the gateway must not stop
+/// because whoever started it stopped reading.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 use crate::app::Application;
 use crate::config::{Config, Overrides};
 
@@ -38,14 +47,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let app = Application::build(config, !args.skip_migrate).await?;
     let addr = app.local_addr()?;
     let gw = app.gateway().clone();
-    println!(
+    say!(
         "NODE.DC Agent Gateway listening on http://{addr} (store: {})",
         gw.config.database
     );
     if let Some(token) = &app.announcements.admin_token {
-        println!();
-        println!("Generated admin token (shown once; only its hash is stored):");
-        println!("  export GATEWAY_ADMIN_TOKEN={}", token.expose());
+        say!();
+        say!("Generated admin token (shown once; only its hash is stored):");
+        say!("  export GATEWAY_ADMIN_TOKEN={}", token.expose());
     }
     let empty = gw.config.database.is_sqlite() && gw.store.count_users().await? == 0;
     if gw.config.demo || empty {
@@ -71,29 +80,32 @@ fn print_demo(gw: &crate::gateway::Gateway, demo: &crate::demo::Demo) {
         .join("api/v1/agent/me")
         .map(|u| u.to_string())
         .unwrap_or_default();
-    println!();
-    println!(
+    say!();
+    say!(
         "Demo seeded: owner {} with projects {} and {};",
-        demo.owner_id, demo.granted, demo.other
+        demo.owner_id,
+        demo.granted,
+        demo.other
     );
-    println!(
+    say!(
         "agent demo-codex ({}) is granted {} with every scope.",
-        demo.agent_id, demo.granted
+        demo.agent_id,
+        demo.granted
     );
-    println!();
-    println!("Its token (shown once; only its hash is stored):");
-    println!("  export NODEDC_AGENT_TOKEN={}", demo.token.expose());
-    println!();
-    println!("Check it:");
-    println!("  curl -H \"Authorization: Bearer $NODEDC_AGENT_TOKEN\" {me}");
-    println!();
-    println!("Codex CLI setup (MCP endpoint {mcp}):");
-    println!("  codex mcp add nodedc --url {mcp} --bearer-token-env-var NODEDC_AGENT_TOKEN");
-    println!("or in ~/.codex/config.toml:");
-    println!("  [mcp_servers.nodedc]");
-    println!("  url = \"{mcp}\"");
-    println!("  bearer_token_env_var = \"NODEDC_AGENT_TOKEN\"");
-    println!();
+    say!();
+    say!("Its token (shown once; only its hash is stored):");
+    say!("  export NODEDC_AGENT_TOKEN={}", demo.token.expose());
+    say!();
+    say!("Check it:");
+    say!("  curl -H \"Authorization: Bearer $NODEDC_AGENT_TOKEN\" {me}");
+    say!();
+    say!("Codex CLI setup (MCP endpoint {mcp}):");
+    say!("  codex mcp add nodedc --url {mcp} --bearer-token-env-var NODEDC_AGENT_TOKEN");
+    say!("or in ~/.codex/config.toml:");
+    say!("  [mcp_servers.nodedc]");
+    say!("  url = \"{mcp}\"");
+    say!("  bearer_token_env_var = \"NODEDC_AGENT_TOKEN\"");
+    say!();
 }
 
 async fn shutdown_signal() {
