@@ -16,6 +16,9 @@ use crate::audit::Auditor;
 use crate::config::{Config, TaskerKind};
 use crate::gateway::Gateway;
 use crate::identity::Authenticator;
+use crate::mcp::origin::OriginPolicy;
+use crate::mcp::session::Sessions;
+use crate::mcp::Mcp;
 use crate::store::{self, Store, StoreError};
 use crate::tasker::embedded::EmbeddedTasker;
 use crate::tasker::nodedc::NodedcTasker;
@@ -25,6 +28,8 @@ use crate::token::{Token, TokenError, TokenHash, TokenKind};
 
 /// The setting holding the generated admin token's hash.
 const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
+/// The setting holding the key that signs MCP session ids (shared by every replica).
+const SESSION_KEY_SETTING: &str = "mcp_session_key";
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +68,7 @@ pub struct Announcements {
 pub struct Application {
     listener: TcpListener,
     gateway: Gateway,
+    mcp: Mcp,
     /// What to print at start.
     pub announcements: Announcements,
 }
@@ -83,10 +89,23 @@ impl Application {
         }
         let mut announcements = Announcements::default();
         let admin_token = admin_credential(&config, store.as_ref(), &mut announcements).await?;
+        let session_key = shared_secret(store.as_ref(), SESSION_KEY_SETTING).await?;
         let gateway = assemble(config, store, admin_token).await?;
+        let mcp = Mcp {
+            sessions: Arc::new(Sessions::new(session_key).map_err(|_| StartError::AdminHash)?),
+            origins: Arc::new(OriginPolicy::new(gateway.config.allowed_origins.clone())),
+            metadata_url: gateway
+                .config
+                .public_url
+                .join(".well-known/oauth-protected-resource")
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
+            gw: gateway.clone(),
+        };
         Ok(Self {
             listener,
             gateway,
+            mcp,
             announcements,
         })
     }
@@ -109,7 +128,7 @@ impl Application {
     ) -> std::io::Result<()> {
         let gateway = self.gateway.clone();
         let background = spawn_background(&gateway);
-        let router = crate::http::router(gateway.clone());
+        let router = crate::http::router(gateway.clone(), self.mcp);
         let result = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
@@ -217,6 +236,17 @@ async fn admin_credential(
         .await?
         .ok_or(StartError::AdminHash)?;
     parse_hash(&stored)
+}
+
+/// A random 32-byte secret kept in the store: the first replica to start creates it,
+/// every replica reads the same one.
+async fn shared_secret(store: &dyn Store, setting: &str) -> Result<[u8; 32], StartError> {
+    if store.setting(setting).await?.is_none() {
+        let fresh = Token::mint(TokenKind::Admin)?.hash();
+        store.init_setting(setting, &fresh.to_hex()).await?;
+    }
+    let stored = store.setting(setting).await?.ok_or(StartError::AdminHash)?;
+    Ok(parse_hash(&stored)?.0)
 }
 
 fn parse_hash(hex_text: &str) -> Result<TokenHash, StartError> {

@@ -43,6 +43,13 @@ pub struct Config {
     pub audit_max_batch: usize,
     /// `GATEWAY_AUDIT_MAX_DELAY_MS`: the longest a batch lingers for more rows.
     pub audit_max_delay: Duration,
+    /// `GATEWAY_IDEMPOTENCY_TTL_HOURS`: how long a write's idempotency key is kept
+    /// (at least 24 h).
+    pub idempotency_ttl: chrono::Duration,
+    /// `GATEWAY_ALLOWED_ORIGINS`: browser origins allowed to call `/mcp` (comma
+    /// separated); the public URL's origin by default. Requests without `Origin` (Codex,
+    /// SDKs) are always allowed.
+    pub allowed_origins: Vec<String>,
     /// `GATEWAY_LOG_FORMAT`: `text` or `json`.
     pub log_json: bool,
     /// `--demo`: seed the demo owner, projects and agent.
@@ -358,6 +365,20 @@ impl Config {
         let audit_max_batch = r.number("GATEWAY_AUDIT_MAX_BATCH", 512usize, 1, 10_000);
         let audit_max_delay =
             Duration::from_millis(r.number("GATEWAY_AUDIT_MAX_DELAY_MS", 1u64, 0, 1000));
+        let idempotency_ttl =
+            chrono::Duration::hours(r.number("GATEWAY_IDEMPOTENCY_TTL_HOURS", 24i64, 24, 24 * 90));
+        let mut allowed_origins = Vec::new();
+        if let Some(raw) = r.raw("GATEWAY_ALLOWED_ORIGINS").map(str::to_owned) {
+            for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+                match crate::mcp::origin::normalise(origin) {
+                    Some(o) => allowed_origins.push(o),
+                    None => r.fail(
+                        "GATEWAY_ALLOWED_ORIGINS",
+                        format!("{origin:?} is not an http(s) origin such as https://tasker.example.com"),
+                    ),
+                }
+            }
+        }
         let log_json = match r.raw("GATEWAY_LOG_FORMAT").map(str::trim) {
             None | Some("text") => false,
             Some("json") => true,
@@ -373,6 +394,9 @@ impl Config {
         let (Some(public_url), true) = (public_url, r.errors.is_empty()) else {
             return Err(ConfigErrors(r.errors));
         };
+        if allowed_origins.is_empty() {
+            allowed_origins.extend(crate::mcp::origin::normalise(public_url.as_str()));
+        }
         Ok(Config {
             bind,
             database,
@@ -388,6 +412,8 @@ impl Config {
             audit_writers,
             audit_max_batch,
             audit_max_delay,
+            idempotency_ttl,
+            allowed_origins,
             log_json,
             demo: overrides.demo,
         })

@@ -24,6 +24,7 @@ pub mod demo;
 pub mod gateway;
 pub mod http;
 pub mod identity;
+pub mod mcp;
 pub mod scopes;
 pub mod store;
 pub mod tasker;

@@ -217,12 +217,36 @@ impl Supervisor {
     }
 
     /// A watch on the agent's revoked flag, for open streams that must close when it
-    /// flips. `None` when the agent's actor is not running.
-    pub fn watch_revoked(&self, agent_id: Uuid) -> Option<watch::Receiver<bool>> {
-        self.inner
-            .registry
-            .get(&agent_id)
-            .map(|h| h.shared.revoked.subscribe())
+    /// flips. Starts the agent's actor if needed; `None` when no such agent exists.
+    pub async fn watch_revoked(
+        &self,
+        agent_id: Uuid,
+    ) -> Result<Option<watch::Receiver<bool>>, ActorError> {
+        Ok(self
+            .handle(agent_id)
+            .await?
+            .map(|h| h.shared.revoked.subscribe()))
+    }
+
+    /// The scopes the agent holds in any project, or `None` when it is unknown or
+    /// revoked. For listing what an agent may call; admission still decides each call.
+    pub async fn held_scopes(
+        &self,
+        agent_id: Uuid,
+    ) -> Result<Option<std::collections::BTreeSet<String>>, ActorError> {
+        let Some(handle) = self.handle(agent_id).await? else {
+            return Ok(None);
+        };
+        if handle.shared.is_revoked() {
+            return Ok(None);
+        }
+        let profile = handle.shared.profile();
+        if !profile.active {
+            return Ok(None);
+        }
+        Ok(Some(
+            profile.grants.into_iter().flat_map(|g| g.scopes).collect(),
+        ))
     }
 
     /// Subscribes to every revocation event this replica sees.

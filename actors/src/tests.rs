@@ -160,7 +160,7 @@ async fn revoke_is_in_force_when_it_returns_and_reaches_watchers() {
     for p in [&a, &b, &c] {
         sup.admit(p.agent_id, read(None)).await.unwrap();
     }
-    let mut watch = sup.watch_revoked(a.agent_id).unwrap();
+    let mut watch = sup.watch_revoked(a.agent_id).await.unwrap().unwrap();
     sup.revoke(Revocation::Owner(a.owner_id));
     assert!(
         *watch.borrow_and_update(),

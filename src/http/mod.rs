@@ -31,7 +31,7 @@ use crate::gateway::Gateway;
 use error::ApiError;
 
 /// Builds the whole HTTP surface.
-pub fn router(gateway: Gateway) -> Router {
+pub fn router(gateway: Gateway, mcp: crate::mcp::Mcp) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let max_body = gateway.config.max_body_bytes;
     let timeout: Duration = gateway.config.request_timeout;
@@ -44,6 +44,7 @@ pub fn router(gateway: Gateway) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(gateway)
+        .merge(crate::mcp::router(mcp))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
         .layer(CatchPanicLayer::custom(|_| {
