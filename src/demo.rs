@@ -95,6 +95,7 @@ pub async fn seed(gw: &Gateway) -> Result<Demo, GatewayError> {
             )],
             rate_per_minute: None,
             rate_burst: None,
+            members_only: false,
         })
         .await?;
     let row = AuditEvent::start("demo-seed", "admin.demo.seed")

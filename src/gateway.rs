@@ -79,6 +79,9 @@ pub enum GatewayError {
         /// What exists (as far as the Tasker tells).
         known: String,
     },
+    /// The owner is not a member of a project they tried to grant.
+    #[error("you are not a member of project {0}; grant only projects you belong to")]
+    NotMember(String),
     /// The Tasker could not be asked.
     #[error("the Tasker could not be reached: {0}")]
     Tasker(TaskerError),
@@ -114,6 +117,8 @@ pub struct CreateAgent {
     pub rate_per_minute: Option<u32>,
     /// Per-agent burst.
     pub rate_burst: Option<u32>,
+    /// Grant only projects the owner is a member of (the owner API's rule).
+    pub members_only: bool,
 }
 
 /// A created agent and its token, which is never available again.
@@ -167,6 +172,9 @@ impl Gateway {
             });
         }
         self.check_projects(&grants).await?;
+        if request.members_only {
+            self.check_membership(request.owner_id, &grants).await?;
+        }
         let owner = self
             .store
             .get_user(request.owner_id)
@@ -238,6 +246,36 @@ impl Gateway {
                 .join(", "),
             known,
         })
+    }
+
+    /// Refuses grants of projects the owner is not a member of.
+    async fn check_membership(
+        &self,
+        owner_id: Uuid,
+        grants: &[GrantRecord],
+    ) -> Result<(), GatewayError> {
+        for grant in grants {
+            let actor = Actor {
+                agent_id: Uuid::nil(),
+                agent_name: "agent-gateway".into(),
+                owner_id,
+                owner_name: "owner".into(),
+                granted: vec![grant.project_id.clone()],
+            };
+            let context = self
+                .tasker
+                .project_context(&actor, &grant.project_id)
+                .await
+                .map_err(GatewayError::Tasker)?;
+            if !context
+                .members
+                .iter()
+                .any(|m| m.user_id == owner_id.to_string())
+            {
+                return Err(GatewayError::NotMember(grant.project_id.clone()));
+            }
+        }
+        Ok(())
     }
 
     /// Revokes an agent by hand. In force on this replica when this returns.

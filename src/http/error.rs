@@ -196,6 +196,10 @@ impl From<GatewayError> for ApiError {
                 message,
             },
             GatewayError::Tasker(_) => ApiError::Unavailable(message),
+            GatewayError::NotMember(_) => ApiError::Forbidden {
+                code: "not_a_member",
+                message,
+            },
             GatewayError::UnknownAgent(_) => ApiError::NotFound(message),
             GatewayError::Token(e) => ApiError::Internal(e.to_string()),
             GatewayError::Store(e) => e.into(),

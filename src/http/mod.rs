@@ -5,6 +5,8 @@
 //! * [`admin`] — the admin REST API;
 //! * [`agent`] — `/api/v1/agent/me`;
 //! * [`openapi`] — the served OpenAPI document;
+//! * [`owner`] — the owner self-service API; [`principal`] — admin or owner;
+//! * [`setup`] — the instruction pack for pairing an agent;
 //! * [`error`] — the one mapping from errors to HTTP;
 //! * [`extract`] — extractors that reject with JSON.
 
@@ -14,6 +16,9 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod openapi;
+pub mod owner;
+pub mod principal;
+pub mod setup;
 
 use std::time::Duration;
 
@@ -40,7 +45,9 @@ pub fn router(gateway: Gateway, mcp: crate::mcp::Mcp) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/api/v1/agent/me", get(agent::me))
         .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/api/v1/agents/{agent_id}/setup", get(setup::setup))
         .merge(admin::routes())
+        .merge(owner::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(gateway)

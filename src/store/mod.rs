@@ -127,6 +127,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn idempotency_abandon(&self, agent_id: Uuid, key: &str) -> StoreResult<()>;
     /// Deletes expired keys; returns how many.
     async fn purge_idempotency(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// Stores a new owner session (its token's hash).
+    async fn create_owner_session(&self, session: &NewOwnerSession) -> StoreResult<()>;
+    /// The owner of a live (unexpired, unrevoked) session, by the token's hash.
+    async fn owner_by_session(
+        &self,
+        hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>>;
 }
 
 /// Connects to the configured engine. Does not migrate.

@@ -453,4 +453,35 @@ impl Store for SqliteStore {
             .await?;
         Ok(done.rows_affected())
     }
+
+    async fn create_owner_session(&self, s: &NewOwnerSession) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO owner_sessions (id, user_id, hash, display, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(s.id)
+        .bind(s.user_id)
+        .bind(s.hash.as_slice())
+        .bind(&s.display)
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn owner_by_session(
+        &self,
+        hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        Ok(sqlx::query_as(
+            "SELECT u.* FROM owner_sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2",
+        )
+        .bind(hash.as_slice())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
 }

@@ -344,3 +344,20 @@ pub enum IdempotencyState {
     /// The key was used with different arguments.
     Mismatch,
 }
+
+/// A new owner session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOwnerSession {
+    /// Its id.
+    pub id: Uuid,
+    /// The owner.
+    pub user_id: Uuid,
+    /// SHA-256 of the session token.
+    pub hash: [u8; 32],
+    /// Display form of the token.
+    pub display: String,
+    /// Now.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}

@@ -404,6 +404,7 @@ async fn openapi_document_matches_the_router() {
         ("get", "/api/v1/admin/agents/{agent_id}"),
         ("post", "/api/v1/admin/agents/{agent_id}/revoke"),
         ("get", "/api/v1/admin/audit"),
+        ("get", "/api/v1/admin/projects"),
     ];
     for (method, path) in served {
         assert!(

@@ -12,5 +12,6 @@ mod api;
 mod audit;
 mod cli;
 mod config;
+mod mcp;
 mod store;
 mod tasker;

@@ -68,6 +68,7 @@ pub async fn create(
                 .collect(),
             rate_per_minute: body.rate_per_minute,
             rate_burst: body.rate_burst,
+            members_only: false,
         })
         .await;
     let row = match &result {

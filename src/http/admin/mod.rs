@@ -3,6 +3,8 @@
 
 mod agents;
 mod audit;
+mod projects;
+mod sessions;
 mod users;
 
 use axum::extract::FromRequestParts;
@@ -32,6 +34,11 @@ pub fn routes() -> Router<Gateway> {
             post(agents::revoke),
         )
         .route("/api/v1/admin/audit", get(audit::list))
+        .route("/api/v1/admin/projects", get(projects::list))
+        .route(
+            "/api/v1/admin/users/{user_id}/sessions",
+            post(sessions::issue),
+        )
 }
 
 /// Proof that the request carries the admin token.

@@ -1,0 +1,143 @@
+//! The owner self-service API (`/api/v1/owner/...`): what the Tasker's "Codex agents"
+//! feature card calls for a signed-in user. An owner lists, creates and revokes only
+//! their own agents, and grants only projects they are a member of.
+//!
+//! Authentication: an `ndcown_` session token, issued by
+//! `POST /api/v1/admin/users/{user_id}/sessions` (the Tasker's backend calls it after the
+//! user signed in through Launcher; on the embedded default an admin does).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::extract::{Json, Path, RequestId};
+use super::principal::Owner;
+use crate::audit::AuditEvent;
+use crate::gateway::{CreateAgent, Gateway};
+use crate::store::{Agent, Outcome};
+
+/// The owner routes.
+pub fn routes() -> Router<Gateway> {
+    Router::new()
+        .route("/api/v1/owner/agents", get(list).post(create))
+        .route("/api/v1/owner/agents/{agent_id}", get(one))
+        .route("/api/v1/owner/agents/{agent_id}/revoke", post(revoke))
+}
+
+/// One grant.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantBody {
+    project_id: String,
+    scopes: Vec<String>,
+}
+
+/// A new agent of the calling owner.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    name: String,
+    grants: Vec<GrantBody>,
+}
+
+/// A created agent and its token, shown this once.
+#[derive(Debug, Serialize)]
+pub struct Created {
+    agent_id: Uuid,
+    token: String,
+    agent: Agent,
+}
+
+/// The caller's agents.
+#[derive(Debug, Serialize)]
+pub struct Agents {
+    agents: Vec<Agent>,
+}
+
+async fn list(Owner(me): Owner, State(gw): State<Gateway>) -> Result<Json<Agents>, ApiError> {
+    Ok(Json(Agents {
+        agents: gw.store.list_agents(Some(me.id)).await?,
+    }))
+}
+
+async fn mine(gw: &Gateway, me: Uuid, agent_id: Uuid) -> Result<Agent, ApiError> {
+    gw.store
+        .get_agent(agent_id)
+        .await?
+        .filter(|a| a.owner_id == me)
+        .ok_or_else(|| ApiError::NotFound(format!("you have no agent {agent_id}")))
+}
+
+async fn one(
+    Owner(me): Owner,
+    State(gw): State<Gateway>,
+    Path(agent_id): Path<Uuid>,
+) -> Result<Json<Agent>, ApiError> {
+    Ok(Json(mine(&gw, me.id, agent_id).await?))
+}
+
+async fn create(
+    Owner(me): Owner,
+    State(gw): State<Gateway>,
+    RequestId(request_id): RequestId,
+    Json(body): Json<CreateBody>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let event = AuditEvent::start(&request_id, "owner.agent.create").owner(me.id);
+    let result = gw
+        .create_agent(CreateAgent {
+            owner_id: me.id,
+            name: body.name,
+            grants: body
+                .grants
+                .into_iter()
+                .map(|g| (g.project_id, g.scopes))
+                .collect(),
+            rate_per_minute: None,
+            rate_burst: None,
+            members_only: true,
+        })
+        .await;
+    let row = match &result {
+        Ok(c) => event
+            .target(c.agent.id.to_string())
+            .finish(Outcome::Allowed, None),
+        Err(e) => event.finish(Outcome::Denied, Some(e.to_string())),
+    };
+    gw.auditor
+        .record(row)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("the audit log is unavailable: {e}")))?;
+    let created = result?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            agent_id: created.agent.id,
+            token: created.token.expose().to_owned(),
+            agent: created.agent,
+        }),
+    ))
+}
+
+async fn revoke(
+    Owner(me): Owner,
+    State(gw): State<Gateway>,
+    RequestId(request_id): RequestId,
+    Path(agent_id): Path<Uuid>,
+) -> Result<Json<Agent>, ApiError> {
+    mine(&gw, me.id, agent_id).await?;
+    let event = AuditEvent::start(&request_id, "owner.agent.revoke").agent(agent_id, me.id);
+    let result = gw.revoke_agent(agent_id, "revoked by its owner").await;
+    let row = match &result {
+        Ok(_) => event.finish(Outcome::Allowed, None),
+        Err(e) => event.finish(Outcome::Failed, Some(e.to_string())),
+    };
+    gw.auditor
+        .record(row)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("the audit log is unavailable: {e}")))?;
+    Ok(Json(result?))
+}

@@ -1,0 +1,776 @@
+"""The gateway seen through the official Python MCP SDK (PyPI `mcp` 2.3.0).
+
+Every MCP call below goes through the SDK's `Client` over `streamable_http_client`, with
+the agent's token on an `httpx2.AsyncClient`. The SDK validates every successful tool
+result against the tool's `outputSchema` and raises on a mismatch, so a tool call that
+returns at all has produced schema-valid `structuredContent`.
+
+The session fixture starts `$AGW_BIN serve --demo` on a free loopback port and a fresh
+store, then uses the admin REST API to create an owner and the agents the tests act as:
+
+* ``full``    every scope on WEB;
+* ``reader``  only ``cards:read`` on WEB;
+* ``limited`` every scope on WEB, but 1 call per minute with a burst of 2;
+* ``ops``     every scope on OPS (only to put a card in OPS that WEB agents must not see).
+
+Run through ``run.sh``; see its header for the environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator
+
+import httpx2
+import jsonschema
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+pytestmark = pytest.mark.anyio
+
+ADMIN_TOKEN = "agw-python-sdk-harness-admin-token-00001"
+assert len(ADMIN_TOKEN) == 40
+
+ALL_SCOPES = [
+    "cards:read",
+    "cards:write",
+    "comments:write",
+    "labels:write",
+    "assign:write",
+    "blocks:write",
+]
+READ_TOOLS = {"list_projects", "get_project_context", "search_cards", "get_card"}
+WRITE_TOOLS = {
+    "create_card",
+    "update_card",
+    "move_card",
+    "add_comment",
+    "set_labels",
+    "assign_card",
+    "update_structured_block",
+}
+STATES = ["Backlog", "Todo", "In Progress", "Done", "Cancelled"]
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+# --------------------------------------------------------------------------------------
+# The gateway under test
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Agent:
+    name: str
+    id: str
+    token: str
+
+
+@dataclass
+class Gateway:
+    base: str
+    workdir: str
+    stdout_path: str
+    stderr_path: str
+    web: dict[str, str] = field(default_factory=dict)  # {"id", "identifier"}
+    ops: dict[str, str] = field(default_factory=dict)
+    owner_id: str = ""
+    agents: dict[str, Agent] = field(default_factory=dict)
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.base}/mcp"
+
+    def admin(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """One admin REST call; returns (status, parsed JSON body)."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            self.base + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            status, raw = e.code, e.read()
+        return status, (json.loads(raw) if raw else None)
+
+    def audit(self, agent_id: str, limit: int = 500) -> list[dict[str, Any]]:
+        status, page = self.admin("GET", f"/api/v1/admin/audit?agent_id={agent_id}&limit={limit}")
+        assert status == 200, page
+        return page["items"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _fresh_postgres(url: str) -> tuple[str, str]:
+    """Creates a fresh database on the server of `url`; returns (its URL, its name)."""
+    name = f"agw_py_{secrets.token_hex(6)}"
+    subprocess.run(
+        ["psql", url, "-v", "ON_ERROR_STOP=1", "-q", "-c", f"CREATE DATABASE {name}"],
+        check=True,
+        timeout=60,
+    )
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + name)), name
+
+
+def _drop_postgres(url: str, name: str) -> None:
+    subprocess.run(
+        ["psql", url, "-q", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
+        check=False,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="session")
+def gateway(request: pytest.FixtureRequest) -> Any:
+    binary = os.environ.get("AGW_BIN")
+    if not binary:
+        pytest.exit("AGW_BIN must name the agent-gateway binary", returncode=2)
+    workdir = tempfile.mkdtemp(prefix="agw-py-")
+    given = os.environ.get("AGW_DATABASE_URL", "").strip()
+    dropped: tuple[str, str] | None = None
+    if given.startswith(("postgres://", "postgresql://")):
+        database_url, dbname = _fresh_postgres(given)
+        dropped = (given, dbname)
+    elif given:
+        database_url = given
+    else:
+        database_url = f"sqlite://{workdir}/gateway.db"
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(
+        GATEWAY_BIND=f"127.0.0.1:{port}",
+        GATEWAY_DATABASE_URL=database_url,
+        GATEWAY_ADMIN_TOKEN=ADMIN_TOKEN,
+        GATEWAY_RATE_PER_MINUTE="600",
+        GATEWAY_RATE_BURST="600",
+    )
+    gw = Gateway(
+        base=f"http://127.0.0.1:{port}",
+        workdir=workdir,
+        stdout_path=os.path.join(workdir, "gateway.stdout"),
+        stderr_path=os.path.join(workdir, "gateway.stderr"),
+    )
+    with open(gw.stdout_path, "wb") as out, open(gw.stderr_path, "wb") as err:
+        proc = subprocess.Popen(
+            [binary, "serve", "--demo"],
+            env=env,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    try:
+        _wait_ready(gw, proc)
+        _provision(gw)
+        yield gw
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if request.session.testsfailed:
+            for path in (gw.stdout_path, gw.stderr_path):
+                with open(path, errors="replace") as f:
+                    tail = f.readlines()[-60:]
+                print(f"\n---- {os.path.basename(path)} (last {len(tail)} lines) ----")
+                print("".join(tail))
+        if dropped:
+            _drop_postgres(*dropped)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _log_tail(gw: Gateway) -> str:
+    text = ""
+    for path in (gw.stdout_path, gw.stderr_path):
+        with open(path, errors="replace") as f:
+            text += f"---- {path}\n" + "".join(f.readlines()[-40:])
+    return text
+
+
+def _wait_ready(gw: Gateway, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 90
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"the gateway exited with {proc.returncode} during start\n{_log_tail(gw)}")
+        try:
+            with urllib.request.urlopen(gw.base + "/readyz", timeout=2) as resp:
+                ready = resp.status == 200
+        except (urllib.error.URLError, OSError):
+            ready = False
+        if ready:
+            with open(gw.stdout_path) as f:
+                if "NODEDC_AGENT_TOKEN=" in f.read():
+                    return
+        if time.monotonic() > deadline:
+            pytest.fail(f"the gateway was not ready within 90 s\n{_log_tail(gw)}")
+        time.sleep(0.1)
+
+
+def _provision(gw: Gateway) -> None:
+    with open(gw.stdout_path) as f:
+        seeded = re.search(r"Demo seeded: owner \S+ with projects (\S+) and (\S+);", f.read())
+    assert seeded, f"no demo seed line on stdout\n{_log_tail(gw)}"
+    web_ident, ops_ident = seeded.group(1), seeded.group(2)
+
+    status, body = gw.admin("GET", "/api/v1/admin/projects")
+    assert status == 200, body
+    by_ident = {p["identifier"]: p for p in body["projects"]}
+    gw.web = {"id": by_ident[web_ident]["id"], "identifier": web_ident}
+    gw.ops = {"id": by_ident[ops_ident]["id"], "identifier": ops_ident}
+
+    gw.owner_id = str(uuid.uuid4())
+    status, body = gw.admin(
+        "PUT",
+        f"/api/v1/admin/users/{gw.owner_id}",
+        {"display_name": "SDK Test Owner", "client_id": "sdk-tests", "codex_agents": True, "blocked": False},
+    )
+    assert status == 201, body
+
+    def agent(name: str, project: str, scopes: list[str], **rate: int) -> None:
+        status, body = gw.admin(
+            "POST",
+            "/api/v1/admin/agents",
+            {"owner_id": gw.owner_id, "name": name, "grants": [{"project_id": project, "scopes": scopes}], **rate},
+        )
+        assert status == 201, body
+        gw.agents[name] = Agent(name=name, id=body["agent_id"], token=body["token"])
+
+    agent("full", gw.web["id"], ALL_SCOPES)
+    agent("reader", gw.web["id"], ["cards:read"])
+    agent("limited", gw.web["id"], ALL_SCOPES, rate_per_minute=1, rate_burst=2)
+    agent("ops", gw.ops["id"], ALL_SCOPES)
+
+
+# --------------------------------------------------------------------------------------
+# SDK helpers
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Exchange:
+    """One HTTP exchange as the SDK's httpx2 client saw it."""
+
+    method: str
+    status: int
+    request_headers: dict[str, str]
+    response_headers: dict[str, str]
+    rpc_method: str | None
+
+
+@contextlib.asynccontextmanager
+async def connect(gw: Gateway, agent: str, mode: str = "legacy") -> AsyncIterator[tuple[Client, list[Exchange]]]:
+    """An SDK client acting as `agent`, and the HTTP exchanges it makes."""
+    exchanges: list[Exchange] = []
+
+    async def record(response: httpx2.Response) -> None:
+        rpc_method = None
+        if response.request.method == "POST":
+            with contextlib.suppress(Exception):
+                rpc_method = json.loads(response.request.content).get("method")
+        exchanges.append(
+            Exchange(
+                method=response.request.method,
+                status=response.status_code,
+                request_headers={k.lower(): v for k, v in response.request.headers.items()},
+                response_headers={k.lower(): v for k, v in response.headers.items()},
+                rpc_method=rpc_method,
+            )
+        )
+
+    async with httpx2.AsyncClient(
+        headers={"Authorization": f"Bearer {gw.agents[agent].token}"},
+        timeout=httpx2.Timeout(30.0, read=60.0),
+        event_hooks={"response": [record]},
+    ) as http:
+        async with Client(streamable_http_client(gw.mcp_url, http_client=http), mode=mode) as client:
+            yield client, exchanges
+
+
+def key() -> str:
+    """A fresh idempotency key."""
+    return f"sdk-{uuid.uuid4()}"
+
+
+def text_of(result: Any) -> str:
+    return "\n".join(c.text for c in result.content if getattr(c, "type", None) == "text")
+
+
+async def ok(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Calls a tool that must succeed; returns its (SDK-validated) structuredContent."""
+    result = await client.call_tool(tool, arguments)
+    assert not result.is_error, f"{tool} failed: {text_of(result)}"
+    assert isinstance(result.structured_content, dict)
+    # The text block carries the same JSON (MCP: SHOULD also return it as text).
+    assert json.dumps(result.structured_content, sort_keys=True) in {
+        json.dumps(json.loads(line), sort_keys=True)
+        for line in text_of(result).splitlines()
+        if line.startswith("{")
+    }
+    return result.structured_content
+
+
+async def tool_error(client: Client, tool: str, arguments: dict[str, Any]) -> str:
+    """Calls a tool that must fail with isError; returns the text the model would read."""
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error, f"{tool} unexpectedly succeeded: {result.structured_content}"
+    assert result.structured_content is None
+    message = text_of(result)
+    assert message
+    return message
+
+
+async def new_card(gw: Gateway, client: Client, name: str | None = None, **fields: Any) -> dict[str, Any]:
+    args = {"project_id": gw.web["id"], "name": name or f"SDK card {uuid.uuid4().hex[:8]}", "idempotency_key": key()}
+    args.update(fields)
+    return await ok(client, "create_card", args)
+
+
+# --------------------------------------------------------------------------------------
+# Handshake and discovery
+# --------------------------------------------------------------------------------------
+
+
+async def test_initialize_negotiates_2025_11_25_and_returns_a_session(gateway: Gateway) -> None:
+    async with connect(gateway, "full") as (client, exchanges):
+        assert client.protocol_version == "2025-11-25"
+        assert client.server_info is not None and client.server_info.name == "nodedc-agent-gateway"
+        assert client.server_capabilities.tools is not None
+        assert client.server_capabilities.resources is None and client.server_capabilities.prompts is None
+        assert client.instructions and "idempotency_key" in client.instructions
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            await client.send_ping()
+        await client.list_tools()
+
+    init = [e for e in exchanges if e.rpc_method == "initialize"]
+    assert len(init) == 1 and init[0].status == 200
+    session_id = init[0].response_headers.get("mcp-session-id")
+    assert session_id, "initialize must return Mcp-Session-Id"
+    assert all(0x21 <= ord(ch) <= 0x7E for ch in session_id), "session id must be visible ASCII"
+    later = [e for e in exchanges if e.rpc_method != "initialize"]
+    assert later and all(e.request_headers.get("mcp-session-id") == session_id for e in later)
+    assert all(e.status < 400 for e in later), [(e.method, e.rpc_method, e.status) for e in later]
+    initialized = [e for e in exchanges if e.rpc_method == "notifications/initialized"]
+    assert [e.status for e in initialized] == [202]
+    # The client ends the session with DELETE on exit.
+    assert [e.status for e in exchanges if e.method == "DELETE"] == [204]
+
+
+async def test_auto_mode_falls_back_from_the_2026_probe_to_initialize(gateway: Gateway) -> None:
+    async with connect(gateway, "full", mode="auto") as (client, exchanges):
+        assert client.protocol_version == "2025-11-25"
+        projects = await ok(client, "list_projects", {})
+        assert [p["identifier"] for p in projects["projects"]] == [gateway.web["identifier"]]
+
+    probe, init = exchanges[0], exchanges[1]
+    assert probe.rpc_method == "server/discover"
+    assert probe.request_headers.get("mcp-protocol-version") == "2026-07-28"
+    assert 400 <= probe.status < 500, "a legacy-only server refuses the modern probe with a 4xx"
+    assert init.rpc_method == "initialize" and init.status == 200
+
+
+async def test_full_agent_lists_exactly_the_eleven_tools_with_schemas_and_annotations(gateway: Gateway) -> None:
+    async with connect(gateway, "full") as (client, exchanges):
+        listing = await client.list_tools()
+
+    tools = {t.name: t for t in listing.tools}
+    assert len(listing.tools) == 11
+    assert set(tools) == READ_TOOLS | WRITE_TOOLS
+    assert listing.next_cursor is None
+    for name, tool in tools.items():
+        assert re.fullmatch(r"[a-z_]{1,64}", name)
+        assert tool.title and tool.description
+        assert tool.input_schema["type"] == "object"
+        assert tool.output_schema is not None and tool.output_schema["type"] == "object"
+        jsonschema.Draft202012Validator.check_schema(tool.input_schema)
+        jsonschema.Draft202012Validator.check_schema(tool.output_schema)
+        ann = tool.annotations
+        assert ann is not None
+        assert ann.destructive_hint is False, name
+        assert ann.read_only_hint is (name in READ_TOOLS), name
+        if name in WRITE_TOOLS:
+            assert "idempotency_key" in tool.input_schema["required"], name
+
+    serialized = listing.model_dump_json(by_alias=True, exclude_none=True)
+    assert len(serialized.encode()) < 16 * 1024, f"tools/list is {len(serialized)} bytes"
+    wire = [e for e in exchanges if e.rpc_method == "tools/list"]
+    assert wire and wire[0].status == 200
+    if "content-length" in wire[0].response_headers:
+        assert int(wire[0].response_headers["content-length"]) < 16 * 1024
+
+
+async def test_reader_agent_lists_only_the_four_read_tools(gateway: Gateway) -> None:
+    async with connect(gateway, "reader") as (client, _):
+        listing = await client.list_tools()
+    assert {t.name for t in listing.tools} == READ_TOOLS
+    assert all(t.annotations and t.annotations.read_only_hint for t in listing.tools)
+
+
+async def test_list_projects_shows_only_the_granted_project(gateway: Gateway) -> None:
+    async with connect(gateway, "full") as (client, _):
+        projects = (await ok(client, "list_projects", {}))["projects"]
+    assert [(p["id"], p["identifier"]) for p in projects] == [(gateway.web["id"], gateway.web["identifier"])]
+    assert gateway.ops["id"] not in json.dumps(projects)
+
+
+async def test_get_project_context_returns_states_labels_and_members(gateway: Gateway) -> None:
+    async with connect(gateway, "full") as (client, _):
+        ctx = await ok(client, "get_project_context", {"project_id": gateway.web["id"]})
+    assert ctx["project"]["id"] == gateway.web["id"]
+    assert [s["name"] for s in ctx["states"]] == STATES
+    assert [s["name"] for s in ctx["states"] if s["is_default"]] == ["Todo"]
+    assert {label["name"] for label in ctx["labels"]} == {"bug", "feature", "docs"}
+    assert "Demo Owner" in [m["display_name"] for m in ctx["members"]]
+
+
+# --------------------------------------------------------------------------------------
+# Every tool
+# --------------------------------------------------------------------------------------
+
+
+async def test_create_card_returns_a_schema_valid_card_in_the_default_state(gateway: Gateway) -> None:
+    async with connect(gateway, "full") as (client, _):
+        card = await new_card(gateway, client, description="Made by the **Python SDK**", priority="high", labels=["feature"])
+    assert card["key"].startswith(gateway.web["identifier"] + "-")
+    assert card["project_id"] == gateway.web["id"]
+    assert card["state"] == "Todo"
+    assert card["priority"] == "high"
+    assert card["labels"] == ["feature"]
+    assert card["description"] == "Made by the **Python SDK**"
+
+
+async def test_get_card_returns_the_card_with_its_history(gateway: Gateway) -> None:
+    async with connect(gateway, "full") as (client, _):
+        created = await new_card(gateway, client)
+        by_key = await ok(client, "get_card", {"card": created["key"]})
+    assert by_key["id"] == created["id"]
+    assert by_key["name"] == created["name"]
+    assert by_key["history"] and by_key["history"][0]["field"] == "created"
+    assert "full" in by_key["history"][0]["actor"]
+
+
+async def test_update_card_changes_fields(gateway: Gateway) -> None:
+    async with connect(gateway, "full") as (client, _):
+        card = await new_card(gateway, client)
+        updated = await ok(
+            client,
+            "update_card",
+            {"card": card["key"], "name": "Renamed by the SDK", "priority": "low", "target_date": "2031-01-31", "idempotency_key": key()},
+        )
+        again = await ok(client, "get_card", {"card": card["key"]})
+    assert updated["name"] == again["name"] == "Renamed by the SDK"
+    assert updated["priority"] == "low"
+    assert again["target_date"] == "2031-01-31"
+
+
+async def test_move_card_changes_the_state_by_name(gateway: Gateway) -> None:
+    async with connect(gateway, "full") as (client, _):
+        card = await new_card(gateway, client)
+        moved = await ok(client, "move_card", {"card": card["key"], "state": "In Progress", "idempotency_key": key()})
+        done = await ok(client, "move_card", {"card": card["key"], "state": "Done", "idempotency_key": key()})
+    assert moved["state"] == "In Progress"
+    assert done["state"] == "Done"
+
+
+async def test_add_comment_records_who_commented(gateway: Gateway) -> None:
+    async with connect(gateway, "full") as (client, _):
+        card = await new_card(gateway, client)
+        comment = await ok(client, "add_comment", {"card": card["key"], "body": "Looks good *to me*", "idempotency_key": key()})
+        again = await ok(client, "get_card", {"card": card["key"]})
+    assert comment["body"] == "Looks good *to me*"
+    assert "full" in comment["actor"] and "SDK Test Owner" in comment["actor"]
+    assert [c["id"] for c in again["comments"]] == [comment["id"]]
+
+
+async def test_set_labels_replaces_the_labels(gateway: Gateway) -> None:
+    async with connect(gateway, "full") as (client, _):
+        card = await new_card(gateway, client, labels=["feature"])
+        labelled = await ok(client, "set_labels", {"card": card["key"], "labels": ["bug", "docs"], "idempotency_key": key()})
+        cleared = await ok(client, "set_labels", {"card": card["key"], "labels": [], "idempotency_key": key()})
+        unknown = await tool_error(client, "set_labels", {"card": card["key"], "labels": ["nope"], "idempotency_key": key()})
+    assert sorted(labelled["labels"]) == ["bug", "docs"]
+    assert cleared["labels"] == []
+    assert "bug" in unknown and "feature" in unknown
+
+
+async def test_assign_card_assigns_a_project_member_by_name(gateway: Gateway) -> None:
+    async with connect(gateway, "full") as (client, _):
+        card = await new_card(gateway, client)
+        assigned = await ok(client, "assign_card", {"card": card["key"], "assignees": ["Demo Owner"], "idempotency_key": key()})
+        found = await ok(client, "search_cards", {"assignee": "Demo Owner", "text": card["name"]})
+    assert [a["display_name"] for a in assigned["assignees"]] == ["Demo Owner"]
+    assert [c["key"] for c in found["cards"]] == [card["key"]]
+
+
+async def test_update_structured_block_sets_a_named_block(gateway: Gateway) -> None:
+    async with connect(gateway, "full") as (client, _):
+        card = await new_card(gateway, client)
+        first = await ok(
+            client,
+            "update_structured_block",
+            {"card": card["key"], "block": "plan", "content": "1. write\n2. test", "idempotency_key": key()},
+        )
+        second = await ok(
+            client,
+            "update_structured_block",
+            {"card": card["key"], "block": "plan", "content": "1. ship", "idempotency_key": key()},
+        )
+    assert {"name": "plan", "content": "1. write\n2. test"} in first["blocks"]
+    assert [b for b in second["blocks"] if b["name"] == "plan"] == [{"name": "plan", "content": "1. ship"}]
+
+
+async def test_search_cards_paginates_with_next_cursor(gateway: Gateway) -> None:
+    token = "pagetoken" + uuid.uuid4().hex[:10]
+    async with connect(gateway, "full") as (client, _):
+        made = [(await new_card(gateway, client, name=f"{token} #{i}"))["key"] for i in range(5)]
+        first = await ok(client, "search_cards", {"text": token, "limit": 2})
+        second = await ok(client, "search_cards", {"text": token, "limit": 2, "cursor": first["next_cursor"]})
+        third = await ok(client, "search_cards", {"text": token, "limit": 2, "cursor": second["next_cursor"]})
+        in_project = await ok(client, "search_cards", {"text": token, "project_id": gateway.web["id"], "state": "Todo"})
+    pages = [first, second, third]
+    assert [len(p["cards"]) for p in pages] == [2, 2, 1]
+    assert "next_cursor" in first and "next_cursor" in second and "next_cursor" not in third
+    seen = [c["key"] for p in pages for c in p["cards"]]
+    assert seen == list(reversed(made)), "newest first, no card twice"
+    assert sorted(c["key"] for c in in_project["cards"]) == sorted(made)
+
+
+# --------------------------------------------------------------------------------------
+# Idempotency and input errors
+# --------------------------------------------------------------------------------------
+
+
+async def test_same_idempotency_key_and_arguments_replay_the_first_card(gateway: Gateway) -> None:
+    name = "replaytoken" + uuid.uuid4().hex[:10]
+    args = {"project_id": gateway.web["id"], "name": name, "idempotency_key": key()}
+    async with connect(gateway, "full") as (client, _):
+        first = await ok(client, "create_card", args)
+        second = await ok(client, "create_card", dict(args))
+        found = await ok(client, "search_cards", {"text": name})
+    assert second["id"] == first["id"] and second["key"] == first["key"]
+    assert [c["id"] for c in found["cards"]] == [first["id"]], "only one card was made"
+
+
+async def test_same_idempotency_key_with_different_arguments_is_refused(gateway: Gateway) -> None:
+    k = key()
+    async with connect(gateway, "full") as (client, _):
+        await ok(client, "create_card", {"project_id": gateway.web["id"], "name": "first use of a key", "idempotency_key": k})
+        message = await tool_error(
+            client, "create_card", {"project_id": gateway.web["id"], "name": "something else", "idempotency_key": k}
+        )
+    assert "already used" in message and "new key" in message
+
+
+async def test_write_without_idempotency_key_is_refused(gateway: Gateway) -> None:
+    async with connect(gateway, "full") as (client, _):
+        message = await tool_error(client, "create_card", {"project_id": gateway.web["id"], "name": "no key"})
+    assert "idempotency_key" in message
+
+
+async def test_unknown_state_is_refused_with_the_valid_state_names(gateway: Gateway) -> None:
+    async with connect(gateway, "full") as (client, _):
+        card = await new_card(gateway, client)
+        on_move = await tool_error(client, "move_card", {"card": card["key"], "state": "Shipped", "idempotency_key": key()})
+        on_create = await tool_error(
+            client, "create_card", {"project_id": gateway.web["id"], "name": "bad state", "state": "Shipped", "idempotency_key": key()}
+        )
+    for message in (on_move, on_create):
+        assert "Shipped" in message
+        assert all(state in message for state in STATES), message
+
+
+async def test_invalid_arguments_are_a_tool_error_naming_the_problem(gateway: Gateway) -> None:
+    async with connect(gateway, "full") as (client, _):
+        message = await tool_error(client, "get_card", {"card": "WEB-1", "colour": "red"})
+    assert "colour" in message
+
+
+# --------------------------------------------------------------------------------------
+# Grants, scopes, forbidden operations, rate limits
+# --------------------------------------------------------------------------------------
+
+
+async def test_ungranted_project_is_refused_for_context_and_create(gateway: Gateway) -> None:
+    async with connect(gateway, "full") as (client, _):
+        on_context = await tool_error(client, "get_project_context", {"project_id": gateway.ops["id"]})
+        on_create = await tool_error(
+            client, "create_card", {"project_id": gateway.ops["id"], "name": "sneaky", "idempotency_key": key()}
+        )
+        on_search = await tool_error(client, "search_cards", {"project_id": gateway.ops["id"]})
+    for message in (on_context, on_create, on_search):
+        assert "not granted" in message
+        assert gateway.web["identifier"] in message, "the refusal names the projects that are granted"
+
+
+async def test_cards_of_ungranted_projects_never_appear_in_search(gateway: Gateway) -> None:
+    token = "opstoken" + uuid.uuid4().hex[:10]
+    async with connect(gateway, "ops") as (client, _):
+        ops_card = await ok(client, "create_card", {"project_id": gateway.ops["id"], "name": token, "idempotency_key": key()})
+        assert [c["id"] for c in (await ok(client, "search_cards", {"text": token}))["cards"]] == [ops_card["id"]]
+    async with connect(gateway, "full") as (client, _):
+        web_card = await new_card(gateway, client, name=token + " web")
+        by_text = await ok(client, "search_cards", {"text": token})
+        everything: list[dict[str, Any]] = []
+        page: dict[str, Any] = {"limit": 100}
+        while True:
+            found = await ok(client, "search_cards", page)
+            everything += found["cards"]
+            if "next_cursor" not in found:
+                break
+            page = {"limit": 100, "cursor": found["next_cursor"]}
+        refused = await tool_error(client, "get_card", {"card": ops_card["key"]})
+    assert [c["id"] for c in by_text["cards"]] == [web_card["id"]]
+    assert everything and all(c["project_id"] == gateway.web["id"] for c in everything)
+    assert ops_card["id"] not in {c["id"] for c in everything}
+    assert "outside the projects" in refused and gateway.web["identifier"] in refused
+    assert token not in refused, "a refusal does not leak the card"
+
+
+async def test_reader_calling_create_card_gets_http_403_insufficient_scope(gateway: Gateway) -> None:
+    async with connect(gateway, "reader") as (client, exchanges):
+        with pytest.raises(MCPError) as raised:
+            await client.call_tool(
+                "create_card", {"project_id": gateway.web["id"], "name": "reader write", "idempotency_key": key()}
+            )
+        # The session survives a refused call.
+        assert (await ok(client, "list_projects", {}))["projects"]
+    assert "cards:write" in raised.value.message
+    assert raised.value.data == {"scope": "cards:write"}
+    refused = [e for e in exchanges if e.rpc_method == "tools/call" and e.status == 403]
+    assert len(refused) == 1
+    challenge = refused[0].response_headers.get("www-authenticate", "")
+    assert challenge.startswith("Bearer ") and 'error="insufficient_scope"' in challenge
+    assert 'scope="cards:write"' in challenge
+
+
+async def test_delete_card_does_not_exist_and_says_deleting_is_never_possible(gateway: Gateway) -> None:
+    async with connect(gateway, "full") as (client, _):
+        message = await tool_error(client, "delete_card", {"card": "WEB-1"})
+        archive = await tool_error(client, "archive_card", {"card": "WEB-1"})
+    assert "never possible" in message and "delet" in message
+    assert "never possible" in archive
+
+
+async def test_unknown_tool_is_a_json_rpc_invalid_params_error(gateway: Gateway) -> None:
+    async with connect(gateway, "full") as (client, _):
+        with pytest.raises(MCPError) as raised:
+            await client.call_tool("frobnicate", {})
+    assert raised.value.code == -32602
+    assert "frobnicate" in raised.value.message and "list_projects" in raised.value.message
+
+
+async def test_limited_agent_is_rate_limited_on_its_third_quick_call(gateway: Gateway) -> None:
+    async with connect(gateway, "limited") as (client, _):
+        await ok(client, "list_projects", {})
+        await ok(client, "list_projects", {})
+        message = await tool_error(client, "list_projects", {})
+        write = await tool_error(client, "create_card", {"project_id": gateway.web["id"], "name": "x", "idempotency_key": key()})
+    assert "Rate limit" in message and "Retry" in message
+    assert re.search(r"Retry after \d+ s", message)
+    assert "same idempotency_key" in write
+
+
+# --------------------------------------------------------------------------------------
+# Audit and revocation
+# --------------------------------------------------------------------------------------
+
+
+def _wait_for_audit(gateway: Gateway, agent: str, wanted: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Polls the audit log until every (action, outcome) is present (reads are batched)."""
+    deadline = time.monotonic() + 10
+    while True:
+        rows = gateway.audit(gateway.agents[agent].id)
+        have = {(r["action"], r["outcome"]) for r in rows}
+        if all(w in have for w in wanted) or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
+async def test_audit_log_has_rows_for_allowed_and_denied_calls(gateway: Gateway) -> None:
+    k = key()
+    async with connect(gateway, "full") as (client, _):
+        card = await ok(client, "create_card", {"project_id": gateway.web["id"], "name": "audited", "idempotency_key": k})
+        await tool_error(client, "delete_card", {"card": card["key"]})
+        await tool_error(client, "create_card", {"project_id": gateway.ops["id"], "name": "audited", "idempotency_key": key()})
+        await ok(client, "get_card", {"card": card["key"]})
+    async with connect(gateway, "reader") as (client, _):
+        await ok(client, "list_projects", {})
+        with pytest.raises(MCPError):
+            await client.call_tool("create_card", {"project_id": gateway.web["id"], "name": "no", "idempotency_key": key()})
+
+    full = _wait_for_audit(
+        gateway,
+        "full",
+        [("create_card", "allowed"), ("delete_card", "denied"), ("create_card", "denied"), ("get_card", "allowed")],
+    )
+    created = [r for r in full if r["action"] == "create_card" and r["idempotency_key"] == k]
+    assert len(created) == 1, full
+    assert created[0]["outcome"] == "allowed"
+    assert created[0]["project_id"] == gateway.web["id"]
+    assert created[0]["owner_id"] == gateway.owner_id
+    deleted = [r for r in full if r["action"] == "delete_card"]
+    assert deleted and all(r["outcome"] == "denied" and "never possible" in r["reason"] for r in deleted)
+    ungranted = [r for r in full if r["action"] == "create_card" and r["project_id"] == gateway.ops["id"]]
+    assert ungranted and all(r["outcome"] == "denied" for r in ungranted)
+    assert any(r["action"] == "get_card" and r["outcome"] == "allowed" and r["target"] == card["key"] for r in full)
+
+    reader = _wait_for_audit(gateway, "reader", [("list_projects", "allowed"), ("create_card", "denied")])
+    assert ("list_projects", "allowed") in {(r["action"], r["outcome"]) for r in reader}
+    scope_denials = [r for r in reader if r["action"] == "create_card"]
+    assert scope_denials and all(r["outcome"] == "denied" and "cards:write" in r["reason"] for r in scope_denials)
+
+    limited = _wait_for_audit(gateway, "limited", [("list_projects", "denied")])
+    assert any(r["outcome"] == "denied" and "Rate limit" in (r["reason"] or "") for r in limited)
+
+
+async def test_zz_revoking_the_full_agent_makes_the_next_call_fail_with_401(gateway: Gateway) -> None:
+    """Runs last: the other tests act as "full"."""
+    async with connect(gateway, "full") as (client, exchanges):
+        assert (await ok(client, "list_projects", {}))["projects"]
+        status, body = gateway.admin("POST", f"/api/v1/admin/agents/{gateway.agents['full'].id}/revoke", {"reason": "SDK test"})
+        assert status == 200 and body["status"] == "revoked", body
+        with pytest.raises(MCPError) as raised:
+            await client.call_tool("list_projects", {})
+        refused = [e for e in exchanges if e.rpc_method == "tools/call" and e.status == 401]
+        assert len(refused) == 1
+        assert 'error="invalid_token"' in refused[0].response_headers.get("www-authenticate", "")
+    assert "revoked" in raised.value.message
+
+    # A new connection is refused at initialize.
+    with pytest.raises(Exception):
+        async with connect(gateway, "full"):
+            pass
