@@ -76,13 +76,28 @@ pub struct Application {
 impl Application {
     /// Connects and migrates the store, prepares the admin credential, starts the actor
     /// runtime, and binds `config.bind`.
-    pub async fn build(config: Config, migrate: bool) -> Result<Self, StartError> {
+    pub async fn build(mut config: Config, migrate: bool) -> Result<Self, StartError> {
         let listener = TcpListener::bind(config.bind)
             .await
             .map_err(|source| StartError::Bind {
                 addr: config.bind,
                 source,
             })?;
+        if !config.public_url_explicit {
+            // Follow the address actually bound (port 0 picks one).
+            let bound = listener.local_addr().map_err(|source| StartError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+            if let Ok(url) = url::Url::parse(&format!("http://{bound}/")) {
+                config.public_url = url;
+            }
+        }
+        if config.allowed_origins.is_empty() {
+            config
+                .allowed_origins
+                .extend(crate::mcp::origin::normalise(config.public_url.as_str()));
+        }
         let store = store::connect(&config.database).await?;
         if migrate {
             store.migrate().await?;

@@ -21,8 +21,11 @@ pub struct Config {
     /// `GATEWAY_ADMIN_TOKEN`: the admin bearer token. `None` on the embedded default
     /// means one is generated at first start, stored hashed and printed once.
     pub admin_token: Option<SecretString>,
-    /// `GATEWAY_PUBLIC_URL`: how agents reach this gateway; used in setup text.
+    /// `GATEWAY_PUBLIC_URL`: how agents reach this gateway; used in setup text. When not
+    /// set, `http://` plus the address actually bound.
     pub public_url: Url,
+    /// Whether `public_url` was configured (else it follows the bound address).
+    pub public_url_explicit: bool,
     /// `GATEWAY_TASKER`: which Tasker adapter serves the tools.
     pub tasker: TaskerKind,
     /// Bounds of Tasker calls.
@@ -47,8 +50,8 @@ pub struct Config {
     /// (at least 24 h).
     pub idempotency_ttl: chrono::Duration,
     /// `GATEWAY_ALLOWED_ORIGINS`: browser origins allowed to call `/mcp` (comma
-    /// separated); the public URL's origin by default. Requests without `Origin` (Codex,
-    /// SDKs) are always allowed.
+    /// separated); empty means the public URL's origin. Requests without `Origin`
+    /// (Codex, SDKs) are always allowed.
     pub allowed_origins: Vec<String>,
     /// `GATEWAY_LOG_FORMAT`: `text` or `json`.
     pub log_json: bool,
@@ -367,7 +370,7 @@ impl Config {
             Duration::from_millis(r.number("GATEWAY_AUDIT_MAX_DELAY_MS", 1u64, 0, 1000));
         let idempotency_ttl =
             chrono::Duration::hours(r.number("GATEWAY_IDEMPOTENCY_TTL_HOURS", 24i64, 24, 24 * 90));
-        let mut allowed_origins = Vec::new();
+        let mut allowed_origins: Vec<String> = Vec::new();
         if let Some(raw) = r.raw("GATEWAY_ALLOWED_ORIGINS").map(str::to_owned) {
             for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
                 match crate::mcp::origin::normalise(origin) {
@@ -394,14 +397,14 @@ impl Config {
         let (Some(public_url), true) = (public_url, r.errors.is_empty()) else {
             return Err(ConfigErrors(r.errors));
         };
-        if allowed_origins.is_empty() {
-            allowed_origins.extend(crate::mcp::origin::normalise(public_url.as_str()));
-        }
+        let public_url_explicit =
+            overrides.public_url.is_some() || r.raw("GATEWAY_PUBLIC_URL").is_some();
         Ok(Config {
             bind,
             database,
             admin_token,
             public_url,
+            public_url_explicit,
             tasker,
             tasker_limits,
             rate_per_minute,

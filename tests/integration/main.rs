@@ -13,5 +13,6 @@ mod audit;
 mod cli;
 mod config;
 mod mcp;
+mod owner;
 mod store;
 mod tasker;

@@ -44,7 +44,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-pytestmark = pytest.mark.anyio
+# Async tests run on the anyio pytest plugin (shipped with anyio), on asyncio.
 
 ADMIN_TOKEN = "agw-python-sdk-harness-admin-token-00001"
 assert len(ADMIN_TOKEN) == 40
@@ -364,6 +364,14 @@ async def new_card(gw: Gateway, client: Client, name: str | None = None, **field
 # --------------------------------------------------------------------------------------
 
 
+def test_gateway_runs_on_the_requested_store_engine(gateway: Gateway) -> None:
+    with urllib.request.urlopen(gateway.base + "/readyz", timeout=10) as resp:
+        ready = json.load(resp)
+    wanted = "postgres" if os.environ.get("AGW_DATABASE_URL", "").startswith("postgres") else "sqlite"
+    assert ready["status"] == "ready" and ready["engine"] == wanted, ready
+
+
+@pytest.mark.anyio
 async def test_initialize_negotiates_2025_11_25_and_returns_a_session(gateway: Gateway) -> None:
     async with connect(gateway, "full") as (client, exchanges):
         assert client.protocol_version == "2025-11-25"
@@ -390,6 +398,7 @@ async def test_initialize_negotiates_2025_11_25_and_returns_a_session(gateway: G
     assert [e.status for e in exchanges if e.method == "DELETE"] == [204]
 
 
+@pytest.mark.anyio
 async def test_auto_mode_falls_back_from_the_2026_probe_to_initialize(gateway: Gateway) -> None:
     async with connect(gateway, "full", mode="auto") as (client, exchanges):
         assert client.protocol_version == "2025-11-25"
@@ -403,6 +412,7 @@ async def test_auto_mode_falls_back_from_the_2026_probe_to_initialize(gateway: G
     assert init.rpc_method == "initialize" and init.status == 200
 
 
+@pytest.mark.anyio
 async def test_full_agent_lists_exactly_the_eleven_tools_with_schemas_and_annotations(gateway: Gateway) -> None:
     async with connect(gateway, "full") as (client, exchanges):
         listing = await client.list_tools()
@@ -433,6 +443,7 @@ async def test_full_agent_lists_exactly_the_eleven_tools_with_schemas_and_annota
         assert int(wire[0].response_headers["content-length"]) < 16 * 1024
 
 
+@pytest.mark.anyio
 async def test_reader_agent_lists_only_the_four_read_tools(gateway: Gateway) -> None:
     async with connect(gateway, "reader") as (client, _):
         listing = await client.list_tools()
@@ -440,6 +451,7 @@ async def test_reader_agent_lists_only_the_four_read_tools(gateway: Gateway) -> 
     assert all(t.annotations and t.annotations.read_only_hint for t in listing.tools)
 
 
+@pytest.mark.anyio
 async def test_list_projects_shows_only_the_granted_project(gateway: Gateway) -> None:
     async with connect(gateway, "full") as (client, _):
         projects = (await ok(client, "list_projects", {}))["projects"]
@@ -447,6 +459,7 @@ async def test_list_projects_shows_only_the_granted_project(gateway: Gateway) ->
     assert gateway.ops["id"] not in json.dumps(projects)
 
 
+@pytest.mark.anyio
 async def test_get_project_context_returns_states_labels_and_members(gateway: Gateway) -> None:
     async with connect(gateway, "full") as (client, _):
         ctx = await ok(client, "get_project_context", {"project_id": gateway.web["id"]})
@@ -462,6 +475,7 @@ async def test_get_project_context_returns_states_labels_and_members(gateway: Ga
 # --------------------------------------------------------------------------------------
 
 
+@pytest.mark.anyio
 async def test_create_card_returns_a_schema_valid_card_in_the_default_state(gateway: Gateway) -> None:
     async with connect(gateway, "full") as (client, _):
         card = await new_card(gateway, client, description="Made by the **Python SDK**", priority="high", labels=["feature"])
@@ -473,6 +487,7 @@ async def test_create_card_returns_a_schema_valid_card_in_the_default_state(gate
     assert card["description"] == "Made by the **Python SDK**"
 
 
+@pytest.mark.anyio
 async def test_get_card_returns_the_card_with_its_history(gateway: Gateway) -> None:
     async with connect(gateway, "full") as (client, _):
         created = await new_card(gateway, client)
@@ -483,6 +498,7 @@ async def test_get_card_returns_the_card_with_its_history(gateway: Gateway) -> N
     assert "full" in by_key["history"][0]["actor"]
 
 
+@pytest.mark.anyio
 async def test_update_card_changes_fields(gateway: Gateway) -> None:
     async with connect(gateway, "full") as (client, _):
         card = await new_card(gateway, client)
@@ -497,6 +513,7 @@ async def test_update_card_changes_fields(gateway: Gateway) -> None:
     assert again["target_date"] == "2031-01-31"
 
 
+@pytest.mark.anyio
 async def test_move_card_changes_the_state_by_name(gateway: Gateway) -> None:
     async with connect(gateway, "full") as (client, _):
         card = await new_card(gateway, client)
@@ -506,6 +523,7 @@ async def test_move_card_changes_the_state_by_name(gateway: Gateway) -> None:
     assert done["state"] == "Done"
 
 
+@pytest.mark.anyio
 async def test_add_comment_records_who_commented(gateway: Gateway) -> None:
     async with connect(gateway, "full") as (client, _):
         card = await new_card(gateway, client)
@@ -516,6 +534,7 @@ async def test_add_comment_records_who_commented(gateway: Gateway) -> None:
     assert [c["id"] for c in again["comments"]] == [comment["id"]]
 
 
+@pytest.mark.anyio
 async def test_set_labels_replaces_the_labels(gateway: Gateway) -> None:
     async with connect(gateway, "full") as (client, _):
         card = await new_card(gateway, client, labels=["feature"])
@@ -527,6 +546,7 @@ async def test_set_labels_replaces_the_labels(gateway: Gateway) -> None:
     assert "bug" in unknown and "feature" in unknown
 
 
+@pytest.mark.anyio
 async def test_assign_card_assigns_a_project_member_by_name(gateway: Gateway) -> None:
     async with connect(gateway, "full") as (client, _):
         card = await new_card(gateway, client)
@@ -536,6 +556,7 @@ async def test_assign_card_assigns_a_project_member_by_name(gateway: Gateway) ->
     assert [c["key"] for c in found["cards"]] == [card["key"]]
 
 
+@pytest.mark.anyio
 async def test_update_structured_block_sets_a_named_block(gateway: Gateway) -> None:
     async with connect(gateway, "full") as (client, _):
         card = await new_card(gateway, client)
@@ -553,6 +574,7 @@ async def test_update_structured_block_sets_a_named_block(gateway: Gateway) -> N
     assert [b for b in second["blocks"] if b["name"] == "plan"] == [{"name": "plan", "content": "1. ship"}]
 
 
+@pytest.mark.anyio
 async def test_search_cards_paginates_with_next_cursor(gateway: Gateway) -> None:
     token = "pagetoken" + uuid.uuid4().hex[:10]
     async with connect(gateway, "full") as (client, _):
@@ -574,6 +596,7 @@ async def test_search_cards_paginates_with_next_cursor(gateway: Gateway) -> None
 # --------------------------------------------------------------------------------------
 
 
+@pytest.mark.anyio
 async def test_same_idempotency_key_and_arguments_replay_the_first_card(gateway: Gateway) -> None:
     name = "replaytoken" + uuid.uuid4().hex[:10]
     args = {"project_id": gateway.web["id"], "name": name, "idempotency_key": key()}
@@ -585,6 +608,7 @@ async def test_same_idempotency_key_and_arguments_replay_the_first_card(gateway:
     assert [c["id"] for c in found["cards"]] == [first["id"]], "only one card was made"
 
 
+@pytest.mark.anyio
 async def test_same_idempotency_key_with_different_arguments_is_refused(gateway: Gateway) -> None:
     k = key()
     async with connect(gateway, "full") as (client, _):
@@ -595,12 +619,14 @@ async def test_same_idempotency_key_with_different_arguments_is_refused(gateway:
     assert "already used" in message and "new key" in message
 
 
+@pytest.mark.anyio
 async def test_write_without_idempotency_key_is_refused(gateway: Gateway) -> None:
     async with connect(gateway, "full") as (client, _):
         message = await tool_error(client, "create_card", {"project_id": gateway.web["id"], "name": "no key"})
     assert "idempotency_key" in message
 
 
+@pytest.mark.anyio
 async def test_unknown_state_is_refused_with_the_valid_state_names(gateway: Gateway) -> None:
     async with connect(gateway, "full") as (client, _):
         card = await new_card(gateway, client)
@@ -613,6 +639,7 @@ async def test_unknown_state_is_refused_with_the_valid_state_names(gateway: Gate
         assert all(state in message for state in STATES), message
 
 
+@pytest.mark.anyio
 async def test_invalid_arguments_are_a_tool_error_naming_the_problem(gateway: Gateway) -> None:
     async with connect(gateway, "full") as (client, _):
         message = await tool_error(client, "get_card", {"card": "WEB-1", "colour": "red"})
@@ -624,6 +651,7 @@ async def test_invalid_arguments_are_a_tool_error_naming_the_problem(gateway: Ga
 # --------------------------------------------------------------------------------------
 
 
+@pytest.mark.anyio
 async def test_ungranted_project_is_refused_for_context_and_create(gateway: Gateway) -> None:
     async with connect(gateway, "full") as (client, _):
         on_context = await tool_error(client, "get_project_context", {"project_id": gateway.ops["id"]})
@@ -636,6 +664,7 @@ async def test_ungranted_project_is_refused_for_context_and_create(gateway: Gate
         assert gateway.web["identifier"] in message, "the refusal names the projects that are granted"
 
 
+@pytest.mark.anyio
 async def test_cards_of_ungranted_projects_never_appear_in_search(gateway: Gateway) -> None:
     token = "opstoken" + uuid.uuid4().hex[:10]
     async with connect(gateway, "ops") as (client, _):
@@ -660,6 +689,7 @@ async def test_cards_of_ungranted_projects_never_appear_in_search(gateway: Gatew
     assert token not in refused, "a refusal does not leak the card"
 
 
+@pytest.mark.anyio
 async def test_reader_calling_create_card_gets_http_403_insufficient_scope(gateway: Gateway) -> None:
     async with connect(gateway, "reader") as (client, exchanges):
         with pytest.raises(MCPError) as raised:
@@ -677,6 +707,7 @@ async def test_reader_calling_create_card_gets_http_403_insufficient_scope(gatew
     assert 'scope="cards:write"' in challenge
 
 
+@pytest.mark.anyio
 async def test_delete_card_does_not_exist_and_says_deleting_is_never_possible(gateway: Gateway) -> None:
     async with connect(gateway, "full") as (client, _):
         message = await tool_error(client, "delete_card", {"card": "WEB-1"})
@@ -685,6 +716,7 @@ async def test_delete_card_does_not_exist_and_says_deleting_is_never_possible(ga
     assert "never possible" in archive
 
 
+@pytest.mark.anyio
 async def test_unknown_tool_is_a_json_rpc_invalid_params_error(gateway: Gateway) -> None:
     async with connect(gateway, "full") as (client, _):
         with pytest.raises(MCPError) as raised:
@@ -693,6 +725,7 @@ async def test_unknown_tool_is_a_json_rpc_invalid_params_error(gateway: Gateway)
     assert "frobnicate" in raised.value.message and "list_projects" in raised.value.message
 
 
+@pytest.mark.anyio
 async def test_limited_agent_is_rate_limited_on_its_third_quick_call(gateway: Gateway) -> None:
     async with connect(gateway, "limited") as (client, _):
         await ok(client, "list_projects", {})
@@ -720,6 +753,7 @@ def _wait_for_audit(gateway: Gateway, agent: str, wanted: list[tuple[str, str]])
         time.sleep(0.1)
 
 
+@pytest.mark.anyio
 async def test_audit_log_has_rows_for_allowed_and_denied_calls(gateway: Gateway) -> None:
     k = key()
     async with connect(gateway, "full") as (client, _):
@@ -757,6 +791,7 @@ async def test_audit_log_has_rows_for_allowed_and_denied_calls(gateway: Gateway)
     assert any(r["outcome"] == "denied" and "Rate limit" in (r["reason"] or "") for r in limited)
 
 
+@pytest.mark.anyio
 async def test_zz_revoking_the_full_agent_makes_the_next_call_fail_with_401(gateway: Gateway) -> None:
     """Runs last: the other tests act as "full"."""
     async with connect(gateway, "full") as (client, exchanges):
