@@ -16,9 +16,11 @@ use crate::audit::Auditor;
 use crate::config::{Config, TaskerKind};
 use crate::gateway::Gateway;
 use crate::identity::Authenticator;
+use crate::launcher::{self, LauncherClient, SharedEntitlements};
 use crate::mcp::origin::OriginPolicy;
 use crate::mcp::session::Sessions;
 use crate::mcp::Mcp;
+use crate::replicas::Fanout;
 use crate::store::{self, Store, StoreError};
 use crate::tasker::embedded::EmbeddedTasker;
 use crate::tasker::nodedc::NodedcTasker;
@@ -211,7 +213,24 @@ async fn assemble(
             ..CallConfig::default()
         },
     ));
+    let fanout = Fanout::new(&config.database, auth.clone(), supervisor.clone())
+        .await
+        .map_err(|e| StartError::Store(StoreError::Database(e)))?;
+    let launcher_client = match &config.launcher {
+        Some((url, token)) => Some(
+            LauncherClient::new(url.clone(), token.clone(), Duration::from_secs(30))
+                .map_err(|e| StartError::Store(StoreError::Corrupt(e.to_string())))?,
+        ),
+        None => None,
+    };
+    let entitlements: SharedEntitlements = match &launcher_client {
+        Some(client) => Arc::new(client.clone()),
+        None => Arc::new(launcher::Embedded),
+    };
     Ok(Gateway {
+        entitlements,
+        launcher_client,
+        fanout,
         config: Arc::new(config),
         store,
         supervisor,
@@ -298,5 +317,11 @@ fn spawn_background(gateway: &Gateway) -> Vec<JoinHandle<()>> {
             }
         })
     };
-    vec![usage, purge]
+    let mut tasks = vec![usage, purge];
+    tasks.extend(
+        gateway
+            .fanout
+            .spawn(Arc::clone(&gateway.store), gateway.config.reconcile_every),
+    );
+    tasks
 }

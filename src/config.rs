@@ -53,6 +53,15 @@ pub struct Config {
     /// separated); empty means the public URL's origin. Requests without `Origin`
     /// (Codex, SDKs) are always allowed.
     pub allowed_origins: Vec<String>,
+    /// `GATEWAY_LAUNCHER_SECRET`: the HMAC secret of Launcher's webhook; the webhook is
+    /// off without it.
+    pub launcher_secret: Option<SecretString>,
+    /// `GATEWAY_LAUNCHER_URL` and `GATEWAY_LAUNCHER_TOKEN`: Launcher's access check;
+    /// without them the gateway's user table (the admin API) decides entitlements.
+    pub launcher: Option<(Url, SecretString)>,
+    /// `GATEWAY_RECONCILE_SECS`: how often standing changes are re-read from the store,
+    /// catching any cross-replica revocation whose notification was missed.
+    pub reconcile_every: Duration,
     /// `GATEWAY_LOG_FORMAT`: `text` or `json`.
     pub log_json: bool,
     /// `--demo`: seed the demo owner, projects and agent.
@@ -382,6 +391,49 @@ impl Config {
                 }
             }
         }
+        let launcher_secret = r
+            .raw("GATEWAY_LAUNCHER_SECRET")
+            .map(|t| SecretString::from(t.trim().to_owned()));
+        if launcher_secret
+            .as_ref()
+            .is_some_and(|s| s.expose_secret().len() < 32)
+        {
+            r.fail("GATEWAY_LAUNCHER_SECRET", "must be at least 32 characters");
+        }
+        let launcher = match (
+            r.raw("GATEWAY_LAUNCHER_URL").map(str::to_owned),
+            r.raw("GATEWAY_LAUNCHER_TOKEN").map(str::to_owned),
+        ) {
+            (None, None) => None,
+            (Some(url), Some(token)) => match Url::parse(url.trim()) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => {
+                    Some((url, SecretString::from(token.trim().to_owned())))
+                }
+                _ => {
+                    r.fail(
+                        "GATEWAY_LAUNCHER_URL",
+                        "expected Launcher's http(s) base URL",
+                    );
+                    None
+                }
+            },
+            (Some(_), None) => {
+                r.fail(
+                    "GATEWAY_LAUNCHER_TOKEN",
+                    "is required with GATEWAY_LAUNCHER_URL",
+                );
+                None
+            }
+            (None, Some(_)) => {
+                r.fail(
+                    "GATEWAY_LAUNCHER_URL",
+                    "is required with GATEWAY_LAUNCHER_TOKEN",
+                );
+                None
+            }
+        };
+        let reconcile_every =
+            Duration::from_secs(r.number("GATEWAY_RECONCILE_SECS", 10u64, 1, 3600));
         let log_json = match r.raw("GATEWAY_LOG_FORMAT").map(str::trim) {
             None | Some("text") => false,
             Some("json") => true,
@@ -417,6 +469,9 @@ impl Config {
             audit_max_delay,
             idempotency_ttl,
             allowed_origins,
+            reconcile_every,
+            launcher_secret,
+            launcher,
             log_json,
             demo: overrides.demo,
         })

@@ -14,12 +14,14 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use futures::future::BoxFuture;
-use gateway_actors::{AgentProfile, Grant, ProfileLoader, RateSpec, Revocation, Supervisor};
+use gateway_actors::{AgentProfile, Grant, ProfileLoader, RateSpec, Supervisor};
 use uuid::Uuid;
 
 use crate::audit::Auditor;
 use crate::config::Config;
 use crate::identity::Authenticator;
+use crate::launcher::{LauncherClient, SharedEntitlements};
+use crate::replicas::{Change, Fanout};
 use crate::scopes::Scope;
 use crate::store::{
     Agent, AgentStatus, EntitlementChange, GrantRecord, NewAgent, Store, StoreError, User,
@@ -48,6 +50,12 @@ pub struct Gateway {
     pub tasker: Arc<dyn Tasker>,
     /// The embedded tracker, when it is the Tasker (for project setup and the demo).
     pub embedded: Option<EmbeddedTasker>,
+    /// Applies standing changes here and on every other replica.
+    pub fanout: Fanout,
+    /// Who may use Codex agents (the user table, or Launcher's access check).
+    pub entitlements: SharedEntitlements,
+    /// Launcher's access check, when configured (its cache is invalidated by events).
+    pub launcher_client: Option<LauncherClient>,
 }
 
 /// Why a gateway operation was refused.
@@ -183,7 +191,12 @@ impl Gateway {
         if owner.blocked {
             return Err(GatewayError::OwnerBlocked(owner.id));
         }
-        if !owner.codex_agents {
+        let entitled = self
+            .entitlements
+            .may_use_agents(&owner)
+            .await
+            .map_err(|e| GatewayError::Tasker(TaskerError::unavailable(e.to_string())))?;
+        if !entitled || !owner.codex_agents {
             return Err(GatewayError::NotEntitled(owner.id));
         }
         let token = Token::mint(TokenKind::Agent)?;
@@ -285,8 +298,7 @@ impl Gateway {
             .set_agent_status(agent_id, AgentStatus::Revoked, reason, Utc::now())
             .await?
             .ok_or(GatewayError::UnknownAgent(agent_id))?;
-        self.auth.forget_agent(agent_id);
-        self.supervisor.revoke(Revocation::Agent(agent_id));
+        self.fanout.apply(Change::AgentRevoked(agent_id)).await;
         Ok(agent)
     }
 
@@ -325,23 +337,90 @@ impl Gateway {
                 })
                 .await?;
         }
-        if changes
-            .iter()
-            .any(|c| matches!(*c, "withdrawn" | "blocked"))
-        {
-            self.auth.forget_owner(user.id);
-            self.supervisor.revoke(Revocation::Owner(user.id));
-        } else if !changes.is_empty() {
-            // Regained standing: cached lookups and running actors must start afresh
-            // from the store (where agents revoked by hand stay revoked).
-            self.auth.forget_owner(user.id);
-            self.supervisor.restart_owner(user.id);
+        // The rule: losing standing (entitlement withdrawn, or blocked) disables every
+        // active agent; regaining it re-enables exactly the agents it disabled. An agent
+        // revoked by hand (or by annulment) stays revoked.
+        let had = before
+            .as_ref()
+            .is_some_and(|u| u.codex_agents && !u.blocked);
+        let has = user.codex_agents && !user.blocked;
+        if had && !has {
+            let reason = format!("owner lost standing ({})", changes.join(", "));
+            self.store
+                .set_owner_agents_status(
+                    user.id,
+                    &[AgentStatus::Active],
+                    AgentStatus::Disabled,
+                    &reason,
+                    now,
+                )
+                .await?;
+            self.fanout.apply(Change::OwnerDisabled(user.id)).await;
+        } else if !had && has && before.is_some() {
+            self.store
+                .set_owner_agents_status(
+                    user.id,
+                    &[AgentStatus::Disabled],
+                    AgentStatus::Active,
+                    "owner standing restored",
+                    now,
+                )
+                .await?;
+            self.fanout.apply(Change::OwnerRestored(user.id)).await;
         }
         Ok(UserChanges {
             created: before.is_none(),
             user,
             changes,
         })
+    }
+
+    /// Annuls a user (Launcher deleted them): blocked, entitlement gone, every agent
+    /// revoked for good.
+    pub async fn annul_user(
+        &self,
+        user_id: Uuid,
+        source: &str,
+        detail: Option<String>,
+    ) -> Result<Option<UserChanges>, GatewayError> {
+        let Some(user) = self.store.get_user(user_id).await? else {
+            return Ok(None);
+        };
+        let changes = self
+            .upsert_user(
+                UserUpsert {
+                    id: user.id,
+                    client_id: user.client_id.clone(),
+                    display_name: user.display_name.clone(),
+                    codex_agents: false,
+                    blocked: true,
+                },
+                source,
+                detail.clone(),
+            )
+            .await?;
+        let now = Utc::now();
+        self.store
+            .set_owner_agents_status(
+                user_id,
+                &[AgentStatus::Active, AgentStatus::Disabled],
+                AgentStatus::Revoked,
+                "owner annulled",
+                now,
+            )
+            .await?;
+        self.store
+            .record_entitlement_change(&EntitlementChange {
+                at: now,
+                user_id,
+                client_id: user.client_id,
+                change: "annulled".into(),
+                source: source.to_owned(),
+                detail,
+            })
+            .await?;
+        self.fanout.apply(Change::OwnerDisabled(user_id)).await;
+        Ok(Some(changes))
     }
 
     /// Loads profiles for the agent actors from the store.

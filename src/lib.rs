@@ -7,6 +7,8 @@
 //! * [`identity`] — a bearer token becomes an agent (format check, hash lookup, cache);
 //! * [`gateway`] — the core every front door shares: create, revoke, user standing;
 //!   the agent actors (crate `gateway-actors`, in `actors/`) decide admission;
+//! * [`launcher`] — entitlements (Launcher's access check) and its signed webhook;
+//! * [`replicas`] — revocations applied here and, over `LISTEN/NOTIFY`, everywhere;
 //! * [`audit`] — where audit rows are written (batching writer pool, durable acks);
 //! * [`store`] — the store interface and its Postgres and SQLite engines;
 //! * [`token`] — token minting, format and hashing;
@@ -24,7 +26,9 @@ pub mod demo;
 pub mod gateway;
 pub mod http;
 pub mod identity;
+pub mod launcher;
 pub mod mcp;
+pub mod replicas;
 pub mod scopes;
 pub mod store;
 pub mod tasker;

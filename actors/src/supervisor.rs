@@ -216,6 +216,14 @@ impl Supervisor {
             .retain(|_, h| h.shared.owner_id != owner_id);
     }
 
+    /// Stops the agent's actor if it is refusing calls, so the next call starts afresh
+    /// from the store. Used when the store says the agent may work again.
+    pub fn restart_agent_if_revoked(&self, agent_id: Uuid) {
+        self.inner
+            .registry
+            .remove_if(&agent_id, |_, h| h.shared.is_revoked());
+    }
+
     /// A watch on the agent's revoked flag, for open streams that must close when it
     /// flips. Starts the agent's actor if needed; `None` when no such agent exists.
     pub async fn watch_revoked(

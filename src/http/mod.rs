@@ -46,6 +46,7 @@ pub fn router(gateway: Gateway, mcp: crate::mcp::Mcp) -> Router {
         .route("/api/v1/agent/me", get(agent::me))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/agents/{agent_id}/setup", get(setup::setup))
+        .route("/api/v1/launcher/events", axum::routing::post(crate::launcher::webhook::receive))
         .merge(admin::routes())
         .merge(owner::routes())
         .fallback(not_found)

@@ -128,6 +128,21 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Deletes expired keys; returns how many.
     async fn purge_idempotency(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 
+    /// Moves every agent of `owner` whose status is in `from` to `to`; returns their ids.
+    async fn set_owner_agents_status(
+        &self,
+        owner: Uuid,
+        from: &[AgentStatus],
+        to: AgentStatus,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Uuid>>;
+    /// Agents whose own or whose owner's state changed at or after `since`, with whether
+    /// they may work now. Feeds the periodic reconcile across replicas.
+    async fn standing_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<Standing>>;
+    /// Records a Launcher event id; `false` when it was already applied.
+    async fn record_launcher_event(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+
     /// Stores a new owner session (its token's hash).
     async fn create_owner_session(&self, session: &NewOwnerSession) -> StoreResult<()>;
     /// The owner of a live (unexpired, unrevoked) session, by the token's hash.

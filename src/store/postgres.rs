@@ -486,6 +486,62 @@ impl Store for PgStore {
         Ok(done.rows_affected())
     }
 
+    async fn set_owner_agents_status(
+        &self,
+        owner: Uuid,
+        from: &[AgentStatus],
+        to: AgentStatus,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Uuid>> {
+        let mut tx = self.pool.begin().await?;
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE agents SET status = $2, status_reason = $3, updated_at = $4 \
+             WHERE owner_id = $1 AND status = ANY($5) RETURNING id",
+        )
+        .bind(owner)
+        .bind(to.as_str())
+        .bind(reason)
+        .bind(now)
+        .bind(from.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+        .fetch_all(&mut *tx)
+        .await?;
+        if to == AgentStatus::Revoked {
+            for id in &ids {
+                sqlx::query(
+                    "UPDATE tokens SET revoked_at = $2 WHERE agent_id = $1 AND revoked_at IS NULL",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn standing_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<Standing>> {
+        Ok(sqlx::query_as(
+            "SELECT a.id AS agent_id, a.owner_id, \
+             (a.status = 'active' AND NOT u.blocked AND u.codex_agents) AS usable \
+             FROM agents a JOIN users u ON u.id = a.owner_id \
+             WHERE a.updated_at >= $1 OR u.updated_at >= $1",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn record_launcher_event(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+        let done = sqlx::query("INSERT INTO launcher_events (id, received_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn create_owner_session(&self, s: &NewOwnerSession) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO owner_sessions (id, user_id, hash, display, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",

@@ -361,3 +361,14 @@ pub struct NewOwnerSession {
     /// When it stops working.
     pub expires_at: DateTime<Utc>,
 }
+
+/// Whether an agent may work, as of the store.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Standing {
+    /// The agent.
+    pub agent_id: Uuid,
+    /// Its owner.
+    pub owner_id: Uuid,
+    /// Active, and its owner entitled and unblocked.
+    pub usable: bool,
+}
