@@ -8,6 +8,8 @@
 
 mod helpers;
 
+mod launcher;
+
 mod api;
 mod audit;
 mod cli;
