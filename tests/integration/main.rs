@@ -16,5 +16,6 @@ mod cli;
 mod config;
 mod mcp;
 mod owner;
+mod replicas;
 mod store;
 mod tasker;
