@@ -109,6 +109,49 @@ async fn history(
     Ok(())
 }
 
+/// Ends a card write: bumps `updated_at`, reads the card back, records the response
+/// under the idempotency key, commits.
+async fn finish(
+    mut tx: sqlx::Transaction<'static, sqlx::Any>,
+    actor: &Actor,
+    key: &str,
+    fp: &str,
+    card_id: &str,
+) -> TaskerResult<CardDetail> {
+    touch(&mut tx, card_id).await?;
+    let out = detail(&mut tx, card_id).await?;
+    remember(&mut tx, actor, key, fp, &out).await?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(out)
+}
+
+/// Replaces a card's links in `table` (labels or assignees) with `ids`. `table` and
+/// `column` come from a fixed set, never from input.
+async fn replace_links(
+    conn: &mut AnyConnection,
+    table: &'static str,
+    column: &'static str,
+    card_id: &str,
+    ids: &[(String, String)],
+) -> TaskerResult<()> {
+    sqlx::query(&format!("DELETE FROM {table} WHERE card_id = $1"))
+        .bind(card_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    for (id, _) in ids {
+        sqlx::query(&format!(
+            "INSERT INTO {table} (card_id, {column}) VALUES ($1, $2)"
+        ))
+        .bind(card_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(())
+}
+
 async fn touch(conn: &mut AnyConnection, card_id: &str) -> TaskerResult<()> {
     sqlx::query("UPDATE tracker_cards SET updated_at = $2 WHERE id = $1")
         .bind(card_id)
@@ -332,31 +375,21 @@ pub(super) async fn create_card(
     .execute(&mut *tx)
     .await
     .map_err(db_error)?;
-    for (label_id, _) in &label_ids {
-        sqlx::query("INSERT INTO tracker_card_labels (card_id, label_id) VALUES ($1, $2)")
-            .bind(&id)
-            .bind(label_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-    }
-    for (user_id, _) in &assignees {
-        sqlx::query("INSERT INTO tracker_card_assignees (card_id, user_id) VALUES ($1, $2)")
-            .bind(&id)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-    }
+    replace_links(&mut tx, "tracker_card_labels", "label_id", &id, &label_ids).await?;
+    replace_links(
+        &mut tx,
+        "tracker_card_assignees",
+        "user_id",
+        &id,
+        &assignees,
+    )
+    .await?;
     for b in &input.blocks {
         upsert_block(&mut tx, &id, b.name.trim(), &b.content).await?;
     }
     let key_text = format!("{}-{}", project.identifier, sequence);
     history(&mut tx, &id, actor, "created", None, Some(&key_text)).await?;
-    let out = detail(&mut tx, &id).await?;
-    remember(&mut tx, actor, key, &fp, &out).await?;
-    tx.commit().await.map_err(db_error)?;
-    Ok(out)
+    finish(tx, actor, key, &fp, &id).await
 }
 
 pub(super) async fn update_card(
@@ -448,11 +481,7 @@ pub(super) async fn update_card(
             history(&mut tx, &id, actor, field, old.as_deref(), date.as_deref()).await?;
         }
     }
-    touch(&mut tx, &id).await?;
-    let out = detail(&mut tx, &id).await?;
-    remember(&mut tx, actor, key, &fp, &out).await?;
-    tx.commit().await.map_err(db_error)?;
-    Ok(out)
+    finish(tx, actor, key, &fp, &id).await
 }
 
 /// Sets one column of a card. `column` is one of a fixed set, never input.
@@ -509,11 +538,7 @@ pub(super) async fn move_card(
         Some(&state_name),
     )
     .await?;
-    touch(&mut tx, &id).await?;
-    let out = detail(&mut tx, &id).await?;
-    remember(&mut tx, actor, key, &fp, &out).await?;
-    tx.commit().await.map_err(db_error)?;
-    Ok(out)
+    finish(tx, actor, key, &fp, &id).await
 }
 
 pub(super) async fn add_comment(
@@ -573,19 +598,7 @@ pub(super) async fn set_labels(
     let id = resolve_card(&mut tx, actor, card).await?;
     let before = reads::summary(&mut tx, &id).await?;
     let wanted = label_ids(&mut tx, &before.project_id, names).await?;
-    sqlx::query("DELETE FROM tracker_card_labels WHERE card_id = $1")
-        .bind(&id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-    for (label_id, _) in &wanted {
-        sqlx::query("INSERT INTO tracker_card_labels (card_id, label_id) VALUES ($1, $2)")
-            .bind(&id)
-            .bind(label_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-    }
+    replace_links(&mut tx, "tracker_card_labels", "label_id", &id, &wanted).await?;
     let new: Vec<String> = wanted.into_iter().map(|(_, n)| n).collect();
     history(
         &mut tx,
@@ -596,11 +609,7 @@ pub(super) async fn set_labels(
         Some(&new.join(", ")),
     )
     .await?;
-    touch(&mut tx, &id).await?;
-    let out = detail(&mut tx, &id).await?;
-    remember(&mut tx, actor, key, &fp, &out).await?;
-    tx.commit().await.map_err(db_error)?;
-    Ok(out)
+    finish(tx, actor, key, &fp, &id).await
 }
 
 pub(super) async fn assign(
@@ -619,19 +628,7 @@ pub(super) async fn assign(
     let id = resolve_card(&mut tx, actor, card).await?;
     let before = reads::summary(&mut tx, &id).await?;
     let wanted = member_ids(&mut tx, &before.project_id, who).await?;
-    sqlx::query("DELETE FROM tracker_card_assignees WHERE card_id = $1")
-        .bind(&id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-    for (user_id, _) in &wanted {
-        sqlx::query("INSERT INTO tracker_card_assignees (card_id, user_id) VALUES ($1, $2)")
-            .bind(&id)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-    }
+    replace_links(&mut tx, "tracker_card_assignees", "user_id", &id, &wanted).await?;
     let old: Vec<&str> = before
         .assignees
         .iter()
@@ -647,11 +644,7 @@ pub(super) async fn assign(
         Some(&new.join(", ")),
     )
     .await?;
-    touch(&mut tx, &id).await?;
-    let out = detail(&mut tx, &id).await?;
-    remember(&mut tx, actor, key, &fp, &out).await?;
-    tx.commit().await.map_err(db_error)?;
-    Ok(out)
+    finish(tx, actor, key, &fp, &id).await
 }
 
 async fn upsert_block(
@@ -706,11 +699,7 @@ pub(super) async fn update_block(
     let block = block.trim();
     upsert_block(&mut tx, &id, block, content).await?;
     history(&mut tx, &id, actor, &format!("block:{block}"), None, None).await?;
-    touch(&mut tx, &id).await?;
-    let out = detail(&mut tx, &id).await?;
-    remember(&mut tx, actor, key, &fp, &out).await?;
-    tx.commit().await.map_err(db_error)?;
-    Ok(out)
+    finish(tx, actor, key, &fp, &id).await
 }
 
 pub(super) async fn add_member(
