@@ -361,7 +361,7 @@ impl Config {
         let budget = r.number("GATEWAY_TASKER_BUDGET_PER_MINUTE", 0u32, 0, 1_000_000);
         let tasker_limits = TaskerLimits {
             concurrency: r.number("GATEWAY_TASKER_CONCURRENCY", 16usize, 1, 1024),
-            timeout: Duration::from_secs(r.number("GATEWAY_TASKER_TIMEOUT_SECS", 10u64, 1, 300)),
+            timeout: Duration::from_secs(r.number("GATEWAY_TASKER_TIMEOUT_SECS", 8u64, 1, 300)),
             retries: r.number("GATEWAY_TASKER_RETRIES", 2u32, 0, 10),
             budget_per_minute: (budget > 0).then_some(budget),
         };
@@ -449,6 +449,20 @@ impl Config {
         let (Some(public_url), true) = (public_url, r.errors.is_empty()) else {
             return Err(ConfigErrors(r.errors));
         };
+        // A tool call must be able to finish every Tasker attempt inside the request
+        // timeout, or it would be cut off with its idempotency key still in flight.
+        let worst = tasker_limits.timeout.as_secs() * (u64::from(tasker_limits.retries) + 1) + 2;
+        if worst >= request_timeout.as_secs() {
+            r.fail(
+                "GATEWAY_TASKER_TIMEOUT_SECS",
+                format!(
+                    "{}s × {} attempts (GATEWAY_TASKER_RETRIES + 1) plus backoff must stay under GATEWAY_REQUEST_TIMEOUT_SECS ({}s)",
+                    tasker_limits.timeout.as_secs(),
+                    tasker_limits.retries + 1,
+                    request_timeout.as_secs()
+                ),
+            );
+        }
         let public_url_explicit =
             overrides.public_url.is_some() || r.raw("GATEWAY_PUBLIC_URL").is_some();
         Ok(Config {

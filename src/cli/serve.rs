@@ -56,7 +56,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         say!("Generated admin token (shown once; only its hash is stored):");
         say!("  export GATEWAY_ADMIN_TOKEN={}", token.expose());
     }
-    let empty = gw.config.database.is_sqlite() && gw.store.count_users().await? == 0;
+    // The automatic demo needs the embedded tracker; `--demo` says so if it is absent.
+    let empty = gw.config.database.is_sqlite()
+        && gw.embedded.is_some()
+        && gw.store.count_users().await? == 0;
     if gw.config.demo || empty {
         let demo = crate::demo::seed(&gw).await?;
         print_demo(&gw, &demo);

@@ -140,6 +140,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Agents whose own or whose owner's state changed at or after `since`, with whether
     /// they may work now. Feeds the periodic reconcile across replicas.
     async fn standing_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<Standing>>;
+    /// Whether a Launcher event id was already applied.
+    async fn launcher_event_seen(&self, id: &str) -> StoreResult<bool>;
     /// Records a Launcher event id; `false` when it was already applied.
     async fn record_launcher_event(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
 

@@ -533,6 +533,14 @@ impl Store for PgStore {
         .await?)
     }
 
+    async fn launcher_event_seen(&self, id: &str) -> StoreResult<bool> {
+        Ok(sqlx::query("SELECT 1 FROM launcher_events WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+
     async fn record_launcher_event(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
         let done = sqlx::query("INSERT INTO launcher_events (id, received_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
             .bind(id)

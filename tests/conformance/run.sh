@@ -90,7 +90,7 @@ env $(env | sed -n 's/^\(GATEWAY_[A-Za-z0-9_]*\)=.*/-u \1/p') \
   GATEWAY_BIND="127.0.0.1:$gw_port" \
   GATEWAY_DATABASE_URL="sqlite://$work/gateway.db" \
   GATEWAY_ADMIN_TOKEN="$ADMIN_TOKEN" \
-  GATEWAY_RATE_PER_MINUTE=600 GATEWAY_RATE_BURST=600 \
+  GATEWAY_RATE_PER_MINUTE=600 GATEWAY_RATE_BURST=600 NO_COLOR=1 \
   GATEWAY_ALLOWED_ORIGINS="http://127.0.0.1:$proxy_port,http://localhost:$proxy_port" \
   "$AGW_BIN" serve --demo >"$work/gateway.stdout" 2>"$work/gateway.stderr" </dev/null &
 gw_pid=$!
@@ -129,8 +129,15 @@ run_suite() {
   for s in $scenarios; do
     printf '\n===== conformance %s: %s =====\n' "$version" "$s"
     set +e
-    "$node" "$script" server --url "$url" --scenario "$s" -o "$work/results-$version"
-    rc=$?
+    if [ -t 1 ]; then
+      "$node" "$script" server --url "$url" --scenario "$s" -o "$work/results-$version"
+      rc=$?
+    else
+      # The suite always prints ANSI colours; keep CI logs plain.
+      "$node" "$script" server --url "$url" --scenario "$s" -o "$work/results-$version" 2>&1 \
+        | sed -u 's/\x1b\[[0-9;]*m//g'
+      rc=${PIPESTATUS[0]}
+    fi
     set -e
     if [ "$rc" -eq 0 ]; then
       passed=$((passed + 1))

@@ -380,7 +380,14 @@ both_engines!(
 /// The served OpenAPI document describes exactly the routes the gateway serves.
 #[tokio::test]
 async fn openapi_document_matches_the_router() {
-    let app = TestApp::spawn(Engine::Sqlite).await;
+    let app = TestApp::spawn_with(
+        Engine::Sqlite,
+        &[(
+            "GATEWAY_LAUNCHER_SECRET",
+            "a-launcher-secret-of-32-characters-or-more",
+        )],
+    )
+    .await;
     let doc: Value = app
         .http
         .get(app.url("/api/v1/openapi.json"))
@@ -405,6 +412,13 @@ async fn openapi_document_matches_the_router() {
         ("post", "/api/v1/admin/agents/{agent_id}/revoke"),
         ("get", "/api/v1/admin/audit"),
         ("get", "/api/v1/admin/projects"),
+        ("post", "/api/v1/admin/users/{user_id}/sessions"),
+        ("get", "/api/v1/owner/agents"),
+        ("post", "/api/v1/owner/agents"),
+        ("get", "/api/v1/owner/agents/{agent_id}"),
+        ("post", "/api/v1/owner/agents/{agent_id}/revoke"),
+        ("get", "/api/v1/agents/{agent_id}/setup"),
+        ("post", "/api/v1/launcher/events"),
     ];
     for (method, path) in served {
         assert!(

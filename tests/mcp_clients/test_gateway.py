@@ -174,6 +174,7 @@ def gateway(request: pytest.FixtureRequest) -> Any:
         GATEWAY_ADMIN_TOKEN=ADMIN_TOKEN,
         GATEWAY_RATE_PER_MINUTE="600",
         GATEWAY_RATE_BURST="600",
+        NO_COLOR="1",
     )
     gw = Gateway(
         base=f"http://127.0.0.1:{port}",
