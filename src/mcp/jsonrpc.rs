@@ -89,13 +89,17 @@ pub fn result(id: &Value, result: impl Serialize) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "result": result})
 }
 
-/// An error response; `id` is `null` when the request's id is unknown.
+/// An error response. Without the request's id (it could not be read, or the error is
+/// the transport's) the `id` member is omitted, as MCP's schema wants, not `null`.
 pub fn error(id: Option<&Value>, code: i64, message: &str, data: Option<Value>) -> Value {
     let mut error = json!({"code": code, "message": message});
     if let Some(data) = data {
         error["data"] = data;
     }
-    json!({"jsonrpc": "2.0", "id": id.cloned().unwrap_or(Value::Null), "error": error})
+    match id {
+        Some(id) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
+        None => json!({"jsonrpc": "2.0", "error": error}),
+    }
 }
 
 #[cfg(test)]

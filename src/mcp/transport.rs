@@ -262,6 +262,17 @@ async fn handle_post(
             )
         }
     };
+    if let Message::Request { id, method, params } = &message {
+        if method == "initialize" {
+            tracing::Span::current().record("method", "initialize");
+            return initialize(&mcp, &who, id, params);
+        }
+    }
+    // Everything but initialize belongs to a live session of this agent.
+    let session = match mcp.session(&headers, &who) {
+        Ok(s) => s,
+        Err(refusal) => return refusal.into_response(),
+    };
     let (id, method, params) = match message {
         Message::Request { id, method, params } => (id, method, params),
         // Notifications (initialized, cancelled) and responses need no answer.
@@ -270,13 +281,6 @@ async fn handle_post(
         }
     };
     tracing::Span::current().record("method", method.as_str());
-    if method == "initialize" {
-        return initialize(&mcp, &who, &id, &params);
-    }
-    let session = match mcp.session(&headers, &who) {
-        Ok(s) => s,
-        Err(refusal) => return refusal.into_response(),
-    };
     let _version = header_version.unwrap_or(session.version);
     match method.as_str() {
         "ping" => rpc(StatusCode::OK, jsonrpc::result(&id, json!({}))),
