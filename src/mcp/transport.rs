@@ -91,6 +91,14 @@ pub enum Refusal {
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
+        self.respond(None)
+    }
+}
+
+impl Refusal {
+    /// The HTTP answer; with the request's id when it is known, so the client can match
+    /// the error to its request.
+    pub fn respond(self, id: Option<&Value>) -> Response {
         let message = self.to_string();
         let (status, code) = match &self {
             Refusal::Origin(_) => (StatusCode::FORBIDDEN, jsonrpc::INVALID_REQUEST),
@@ -102,7 +110,7 @@ impl IntoResponse for Refusal {
             Refusal::Invalid { code, .. } => (StatusCode::BAD_REQUEST, *code),
             Refusal::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, jsonrpc::INTERNAL_ERROR),
         };
-        let mut response = rpc(status, jsonrpc::error(None, code, &message, None));
+        let mut response = rpc(status, jsonrpc::error(id, code, &message, None));
         if let Refusal::Unauthorized {
             presented,
             metadata,
@@ -211,12 +219,21 @@ fn version_header(headers: &HeaderMap) -> Result<Option<String>, Refusal> {
     }
 }
 
+/// The JSON-RPC id of a body, if it has a usable one (for error answers before parsing).
+fn request_id_of(body: &[u8]) -> Option<Value> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    value
+        .get("id")
+        .filter(|id| id.is_string() || id.is_number())
+        .cloned()
+}
+
 /// `POST /mcp`.
 pub async fn post(State(mcp): State<Mcp>, headers: HeaderMap, body: Bytes) -> Response {
     let request_id = request_id(&headers);
     let who = match mcp.gate(&headers, &request_id).await {
         Ok(who) => who,
-        Err(refusal) => return refusal.into_response(),
+        Err(refusal) => return refusal.respond(request_id_of(&body).as_ref()),
     };
     let span = tracing::info_span!("mcp", agent_id = %who.agent_id, request_id = %request_id, method = tracing::field::Empty, tool = tracing::field::Empty);
     handle_post(mcp, headers, body, who, request_id)
@@ -366,7 +383,7 @@ async fn tools_call(
         Err(Failure::Scope { scope, message }) => mcp.insufficient_scope(id, scope, &message),
         Err(Failure::Revoked) => mcp
             .unauthorized(true, "the token has been revoked or its agent disabled")
-            .into_response(),
+            .respond(Some(id)),
         Err(Failure::Rpc { code, message }) => rpc(
             StatusCode::OK,
             jsonrpc::error(Some(id), code, &message, None),
