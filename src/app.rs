@@ -71,6 +71,7 @@ pub struct Application {
     listener: TcpListener,
     gateway: Gateway,
     mcp: Mcp,
+    closing: tokio::sync::watch::Sender<bool>,
     /// What to print at start.
     pub announcements: Announcements,
 }
@@ -108,7 +109,9 @@ impl Application {
         let admin_token = admin_credential(&config, store.as_ref(), &mut announcements).await?;
         let session_key = shared_secret(store.as_ref(), SESSION_KEY_SETTING).await?;
         let gateway = assemble(config, store, admin_token).await?;
+        let (closing, closing_rx) = tokio::sync::watch::channel(false);
         let mcp = Mcp {
+            closing: closing_rx,
             sessions: Arc::new(Sessions::new(session_key).map_err(|_| StartError::AdminHash)?),
             origins: Arc::new(OriginPolicy::new(gateway.config.allowed_origins.clone())),
             metadata_url: gateway
@@ -123,6 +126,7 @@ impl Application {
             listener,
             gateway,
             mcp,
+            closing,
             announcements,
         })
     }
@@ -146,6 +150,12 @@ impl Application {
         let gateway = self.gateway.clone();
         let background = spawn_background(&gateway);
         let router = crate::http::router(gateway.clone(), self.mcp);
+        let closing = self.closing;
+        let shutdown = async move {
+            shutdown.await;
+            // Open MCP streams end, so the drain does not wait for clients to leave.
+            closing.send_replace(true);
+        };
         let result = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;

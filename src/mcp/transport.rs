@@ -43,6 +43,8 @@ pub struct Mcp {
     pub origins: Arc<OriginPolicy>,
     /// Absolute URL of the protected-resource metadata.
     pub metadata_url: String,
+    /// Turns true when the gateway shuts down: open streams end so the drain can finish.
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Why a request was turned away before any JSON-RPC handling: the transport layer's
@@ -424,11 +426,32 @@ pub async fn get(State(mcp): State<Mcp>, headers: HeaderMap) -> Response {
             .unauthorized(true, "the token has been revoked or its agent disabled")
             .into_response();
     }
-    let stream = stream::unfold(Some(revoked), |state| async move {
-        let mut revoked = state?;
-        // Ends the stream when the flag turns true or the sender goes away.
-        let _ = revoked.wait_for(|r| *r).await;
-        None::<(Result<Event, Infallible>, _)>
+    let supervisor = mcp.gw.supervisor.clone();
+    let agent_id = who.agent_id;
+    let closing = mcp.closing.clone();
+    let stream = stream::unfold(Some(revoked), move |state| {
+        let supervisor = supervisor.clone();
+        let mut closing = closing.clone();
+        async move {
+            let mut revoked = state?;
+            loop {
+                let changed = tokio::select! {
+                    changed = revoked.wait_for(|r| *r) => changed.map(|_| ()),
+                    _ = closing.wait_for(|c| *c) => return None,
+                };
+                match changed {
+                    // Revoked: end the stream now.
+                    Ok(_) => return None::<(Result<Event, Infallible>, _)>,
+                    // The actor idled out while the stream stayed open: watch its
+                    // successor (started afresh from the store, so a revocation that
+                    // landed meanwhile is seen).
+                    Err(_) => match supervisor.watch_revoked(agent_id).await {
+                        Ok(Some(next)) if !*next.borrow() => revoked = next,
+                        _ => return None,
+                    },
+                }
+            }
+        }
     });
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
