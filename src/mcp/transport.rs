@@ -275,10 +275,11 @@ async fn handle_post(
     let message = match Message::parse(&body) {
         Ok(m) => m,
         Err(invalid) => {
-            return rpc(
-                StatusCode::BAD_REQUEST,
-                jsonrpc::error(None, invalid.code, &invalid.message, None),
-            )
+            return Refusal::Invalid {
+                code: invalid.code,
+                message: invalid.message,
+            }
+            .into_response()
         }
     };
     if let Message::Request { id, method, params } = &message {
