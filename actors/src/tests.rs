@@ -204,6 +204,32 @@ async fn idle_actors_stop_and_start_again_on_the_next_call() {
     );
 }
 
+#[tokio::test]
+async fn the_work_session_lives_in_the_actor() {
+    let p = profile(10);
+    let (sup, _) = supervisor(vec![p.clone()]);
+    let first = sup
+        .start_session(p.agent_id, Some("WEB-1".into()), "fixing login".into())
+        .await
+        .unwrap();
+    let second = sup
+        .start_session(p.agent_id, Some("WEB-2".into()), "tests".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        second.started_at, first.started_at,
+        "an update keeps the session's start"
+    );
+    assert_eq!(second.card.as_deref(), Some("WEB-2"));
+    assert_eq!(
+        sup.snapshot(p.agent_id).await.unwrap().session,
+        Some(second.clone())
+    );
+    assert_eq!(sup.finish_session(p.agent_id).await.unwrap(), Some(second));
+    assert_eq!(sup.snapshot(p.agent_id).await.unwrap().session, None);
+    assert_eq!(sup.finish_session(p.agent_id).await.unwrap(), None);
+}
+
 // ---- writer pool ---------------------------------------------------------------------
 
 #[derive(Default)]
