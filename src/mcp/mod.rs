@@ -2,6 +2,7 @@
 //!
 //! * [`transport`] — where an MCP request enters: origin, token, version, session,
 //!   JSON-RPC dispatch; the RFC 9728 metadata document;
+//! * [`modern`] — the stateless revision 2026-07-28 on the same endpoint;
 //! * [`call`] — a tool call in a straight line: admission by the agent's actor,
 //!   idempotency, the Tasker call, the audit row;
 //! * [`tools`] — one file per tool;
@@ -16,6 +17,7 @@
 
 pub mod call;
 pub mod jsonrpc;
+pub mod modern;
 pub mod origin;
 pub mod session;
 pub mod tools;

@@ -136,13 +136,13 @@ const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 
 /// An HTTP answer with a JSON-RPC body.
-fn rpc(status: StatusCode, body: Value) -> Response {
+pub(super) fn rpc(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
 impl Mcp {
     /// 401 with the RFC 9728 pointer (and `invalid_token` when a token was presented).
-    fn unauthorized(&self, presented: bool, message: &str) -> Refusal {
+    pub(super) fn unauthorized(&self, presented: bool, message: &str) -> Refusal {
         Refusal::Unauthorized {
             presented,
             message: message.to_owned(),
@@ -151,7 +151,7 @@ impl Mcp {
     }
 
     /// 403 `insufficient_scope`, with the request's id.
-    fn insufficient_scope(&self, id: &Value, scope: &str, message: &str) -> Response {
+    pub(super) fn insufficient_scope(&self, id: &Value, scope: &str, message: &str) -> Response {
         let challenge = format!(
             "Bearer error=\"insufficient_scope\", scope=\"{scope}\", resource_metadata=\"{}\"",
             self.metadata_url
@@ -268,10 +268,6 @@ async fn handle_post(
             ),
         );
     }
-    let header_version = match version_header(&headers) {
-        Ok(v) => v,
-        Err(refusal) => return refusal.into_response(),
-    };
     let message = match Message::parse(&body) {
         Ok(m) => m,
         Err(invalid) => {
@@ -281,6 +277,13 @@ async fn handle_post(
             }
             .into_response()
         }
+    };
+    if super::modern::is_modern(&headers, &message) {
+        return super::modern::handle(&mcp, &headers, message, &who, &request_id).await;
+    }
+    let header_version = match version_header(&headers) {
+        Ok(v) => v,
+        Err(refusal) => return refusal.into_response(),
     };
     if let Message::Request { id, method, params } = &message {
         if method == "initialize" {
@@ -338,7 +341,7 @@ fn initialize(mcp: &Mcp, who: &AgentIdentity, id: &Value, params: &Value) -> Res
 pub const INSTRUCTIONS: &str = "Work on the team's tracker. Start with list_projects and get_project_context; use the exact state, label and member names they return. Every write needs an idempotency_key: a new unique string per intended change, reused only to retry that same call. Nothing can be deleted or archived; to retire a card, move it to a completed or cancelled state. Errors say what to do instead.";
 
 /// The tools this agent may call: those whose scope it holds in some project.
-async fn tools_list(gw: &Gateway, who: &AgentIdentity) -> Value {
+pub(super) async fn tools_list(gw: &Gateway, who: &AgentIdentity) -> Value {
     let held = gw
         .supervisor
         .held_scopes(who.agent_id)
@@ -402,6 +405,9 @@ async fn tools_call(
 /// (its tool list does not change during a session), so the stream carries keep-alives
 /// until the client leaves — or until the agent is revoked, which closes it at once.
 pub async fn get(State(mcp): State<Mcp>, headers: HeaderMap) -> Response {
+    if let Some(response) = modern_method_not_allowed(&headers) {
+        return response;
+    }
     let request_id = request_id(&headers);
     let who = match mcp.gate(&headers, &request_id).await {
         Ok(who) => who,
@@ -459,8 +465,23 @@ pub async fn get(State(mcp): State<Mcp>, headers: HeaderMap) -> Response {
         .into_response()
 }
 
+/// 405 for a GET or DELETE of the stateless revision, which has neither.
+fn modern_method_not_allowed(headers: &HeaderMap) -> Option<Response> {
+    let v = headers.get(VERSION_HEADER)?.to_str().ok()?.trim();
+    (v == super::modern::MODERN).then(|| {
+        let mut response = StatusCode::METHOD_NOT_ALLOWED.into_response();
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        response
+    })
+}
+
 /// `DELETE /mcp`: ends the session.
 pub async fn delete(State(mcp): State<Mcp>, headers: HeaderMap) -> Response {
+    if let Some(response) = modern_method_not_allowed(&headers) {
+        return response;
+    }
     let request_id = request_id(&headers);
     let who = match mcp.gate(&headers, &request_id).await {
         Ok(who) => who,

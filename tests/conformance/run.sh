@@ -147,9 +147,29 @@ run_suite() {
     fi
   done
 }
+run_requirements_2026() {
+  # The stateless revision: the suite's whole 2026-07-28 requirement set. Checks that
+  # need the suite's own fixture tools, resources or prompts are listed, one by one, in
+  # expected-failures-2026.yml; anything else failing — or a listed check passing — fails.
+  local rc
+  printf '\n===== conformance 0.2.0-alpha.12: --requirements 2026-07-28 =====\n'
+  set +e
+  "$node" "$suite_0_2_0" server --url "$url" --requirements 2026-07-28 \
+    --expected-failures "$here/expected-failures-2026.yml" -o "$work/results-2026" 2>&1 \
+    | sed -u 's/\x1b\[[0-9;]*m//g' | grep -E 'SUMMARY|Total|passed|failed|Baseline|FAIL|stale|Unexpected|unexpected' | tail -n 40
+  rc=${PIPESTATUS[0]}
+  set -e
+  if [ "$rc" -eq 0 ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    failures+=("0.2.0-alpha.12 --requirements 2026-07-28 (exit $rc)")
+  fi
+}
 started=$(date +%s)
 run_suite 0.1.16 "$suite_0_1_16" "$SCENARIOS_0_1_16"
 run_suite 0.2.0-alpha.12 "$suite_0_2_0" "$SCENARIOS_0_2_0"
+run_requirements_2026
 
 printf '\n===== conformance summary (%s s) =====\n' "$(( $(date +%s) - started ))"
 for f in "${failures[@]+"${failures[@]}"}"; do printf 'FAILED: %s\n' "$f"; done

@@ -402,17 +402,40 @@ async def test_initialize_negotiates_2025_11_25_and_returns_a_session(gateway: G
 
 
 @pytest.mark.anyio
-async def test_auto_mode_falls_back_from_the_2026_probe_to_initialize(gateway: Gateway) -> None:
+async def test_auto_mode_speaks_the_stateless_2026_revision(gateway: Gateway) -> None:
+    """The SDK's default mode probes 2026-07-28 first; the gateway serves it statelessly."""
     async with connect(gateway, "full", mode="auto") as (client, exchanges):
-        assert client.protocol_version == "2025-11-25"
+        assert client.protocol_version == "2026-07-28"
         projects = await ok(client, "list_projects", {})
         assert [p["identifier"] for p in projects["projects"]] == [gateway.web["identifier"]]
+        k = key()
+        args = {"idempotency_key": k, "project_id": gateway.web["id"], "name": f"stateless {k}"}
+        first = await ok(client, "create_card", args)
+        again = await ok(client, "create_card", args)
+        assert first["id"] == again["id"], "idempotent replay works without sessions too"
+        message = await tool_error(client, "create_card", {"idempotency_key": key(), "project_id": gateway.ops["id"], "name": "x"})
+        assert gateway.web["id"] in message
 
-    probe, init = exchanges[0], exchanges[1]
-    assert probe.rpc_method == "server/discover"
+    probe = exchanges[0]
+    assert probe.rpc_method == "server/discover" and probe.status == 200
     assert probe.request_headers.get("mcp-protocol-version") == "2026-07-28"
-    assert 400 <= probe.status < 500, "a legacy-only server refuses the modern probe with a 4xx"
-    assert init.rpc_method == "initialize" and init.status == 200
+    assert all(e.rpc_method != "initialize" for e in exchanges), "no handshake in this revision"
+    assert all("mcp-session-id" not in e.response_headers for e in exchanges), "no sessions in this revision"
+    calls = [e for e in exchanges if e.rpc_method == "tools/call"]
+    assert calls and all(e.request_headers.get("mcp-name") for e in calls)
+
+
+@pytest.mark.anyio
+async def test_a_reader_is_refused_writes_in_the_stateless_revision_too(gateway: Gateway) -> None:
+    async with connect(gateway, "reader", mode="auto") as (client, exchanges):
+        assert client.protocol_version == "2026-07-28"
+        listing = await client.list_tools()
+        assert {t.name for t in listing.tools} == READ_TOOLS
+        with pytest.raises(Exception):
+            await client.call_tool("create_card", {"idempotency_key": key(), "project_id": gateway.web["id"], "name": "x"})
+    refused = [e for e in exchanges if e.rpc_method == "tools/call"]
+    assert refused and refused[-1].status == 403
+    assert 'error="insufficient_scope"' in refused[-1].response_headers.get("www-authenticate", "")
 
 
 @pytest.mark.anyio
