@@ -147,6 +147,13 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+impl From<gateway_actors::WriteError> for ApiError {
+    /// The audit row of an admin or owner action could not be made durable.
+    fn from(e: gateway_actors::WriteError) -> Self {
+        ApiError::Unavailable(format!("the audit log is unavailable: {e}"))
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

@@ -77,10 +77,7 @@ pub async fn create(
             .finish(Outcome::Allowed, None),
         Err(e) => event.finish(Outcome::Denied, Some(e.to_string())),
     };
-    gw.auditor
-        .record(row)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("the audit log is unavailable: {e}")))?;
+    gw.auditor.record(row).await?;
     let created = result?;
     Ok((
         StatusCode::CREATED,
@@ -166,9 +163,6 @@ pub async fn revoke(
             .finish(Outcome::Allowed, Some(reason)),
         Err(e) => event.finish(Outcome::Failed, Some(e.to_string())),
     };
-    gw.auditor
-        .record(row)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("the audit log is unavailable: {e}")))?;
+    gw.auditor.record(row).await?;
     Ok(Json(result?))
 }

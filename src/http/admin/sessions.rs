@@ -77,8 +77,7 @@ pub async fn issue(
                 .owner(user_id)
                 .finish(Outcome::Allowed, None),
         )
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("the audit log is unavailable: {e}")))?;
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(Issued {

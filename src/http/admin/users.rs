@@ -60,10 +60,7 @@ pub async fn upsert(
         Ok(c) => (Outcome::Allowed, Some(c.changes.join(", "))),
         Err(e) => (Outcome::Failed, Some(e.to_string())),
     };
-    gw.auditor
-        .record(event.finish(outcome, reason))
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("the audit log is unavailable: {e}")))?;
+    gw.auditor.record(event.finish(outcome, reason)).await?;
     let changes = result?;
     let status = if changes.created {
         StatusCode::CREATED
