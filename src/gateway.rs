@@ -196,6 +196,8 @@ impl Gateway {
             .may_use_agents(&owner)
             .await
             .map_err(|e| GatewayError::Tasker(TaskerError::unavailable(e.to_string())))?;
+        // Both must agree: Launcher's answer now, and the projection that every later
+        // authentication reads (kept current by Launcher's events).
         if !entitled || !owner.codex_agents {
             return Err(GatewayError::NotEntitled(owner.id));
         }

@@ -281,10 +281,10 @@ async fn handle_post(
     if super::modern::is_modern(&headers, &message) {
         return super::modern::handle(&mcp, &headers, message, &who, &request_id).await;
     }
-    let header_version = match version_header(&headers) {
-        Ok(v) => v,
-        Err(refusal) => return refusal.into_response(),
-    };
+    // The legacy revisions behave alike here: the header is checked, not needed.
+    if let Err(refusal) = version_header(&headers) {
+        return refusal.into_response();
+    }
     if let Message::Request { id, method, params } = &message {
         if method == "initialize" {
             tracing::Span::current().record("method", "initialize");
@@ -292,10 +292,9 @@ async fn handle_post(
         }
     }
     // Everything but initialize belongs to a live session of this agent.
-    let session = match mcp.session(&headers, &who) {
-        Ok(s) => s,
-        Err(refusal) => return refusal.into_response(),
-    };
+    if let Err(refusal) = mcp.session(&headers, &who) {
+        return refusal.into_response();
+    }
     let (id, method, params) = match message {
         Message::Request { id, method, params } => (id, method, params),
         // Notifications (initialized, cancelled) and responses need no answer.
@@ -304,7 +303,6 @@ async fn handle_post(
         }
     };
     tracing::Span::current().record("method", method.as_str());
-    let _version = header_version.unwrap_or(session.version);
     match method.as_str() {
         "ping" => rpc(StatusCode::OK, jsonrpc::result(&id, json!({}))),
         "tools/list" => rpc(StatusCode::OK, jsonrpc::result(&id, tools_list(&mcp.gw, &who).await)),
