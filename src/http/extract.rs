@@ -40,12 +40,21 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     }
 }
 
-/// The `x-request-id` header, or `-` when absent.
+/// The `x-request-id` header (set by the request-id layer when the client sent none),
+/// cut to 128 visible characters: it ends up in the audit log, so a client cannot make
+/// it arbitrarily large. `-` when absent.
 pub fn request_id(headers: &HeaderMap) -> String {
     headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .map_or_else(|| "-".to_owned(), str::to_owned)
+        .map(|v| {
+            v.chars()
+                .filter(char::is_ascii_graphic)
+                .take(128)
+                .collect::<String>()
+        })
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "-".to_owned())
 }
 
 /// The bearer token of an `Authorization` header, if any. The scheme is matched

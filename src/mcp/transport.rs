@@ -1,5 +1,6 @@
-//! Where an MCP request enters: Streamable HTTP on `/mcp` (protocol revisions
-//! 2025-06-18 and 2025-11-25).
+//! Where an MCP request enters: Streamable HTTP on `/mcp`. The session-based revisions
+//! 2025-11-25 and 2025-06-18 are served here; a message of the stateless revision
+//! 2026-07-28 is handed to [`super::modern`] once it is authenticated and parsed.
 //!
 //! POST carries one JSON-RPC message; requests are answered with `application/json`,
 //! notifications and responses with 202. GET opens an SSE stream that carries nothing
@@ -66,7 +67,7 @@ pub enum Refusal {
     },
     /// 400: an `MCP-Protocol-Version` this server does not speak.
     #[error(
-        "Unsupported MCP-Protocol-Version {0:?}; this server speaks 2025-11-25 and 2025-06-18"
+        "Unsupported MCP-Protocol-Version {0:?} for a session-based request; this server speaks 2025-11-25 and 2025-06-18 with sessions, and 2026-07-28 without"
     )]
     Version(String),
     /// 400: no `Mcp-Session-Id` on a request that needs one.
