@@ -32,7 +32,7 @@ impl Actor {
 }
 
 /// A project, briefly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct ProjectSummary {
     /// Id (what grants name).
     pub id: String,
@@ -56,7 +56,7 @@ pub struct State {
 }
 
 /// A label.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Label {
     /// Id.
     pub id: String,
@@ -67,7 +67,7 @@ pub struct Label {
 }
 
 /// A project member with Plane's role (20 admin, 15 member, 5 guest).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Member {
     /// The user.
     pub user_id: String,
@@ -162,7 +162,7 @@ pub struct CardSummary {
 }
 
 /// An assignee.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Assignee {
     /// The user.
     pub user_id: String,
@@ -171,7 +171,7 @@ pub struct Assignee {
 }
 
 /// A named structured block of a card ("acceptance criteria", "plan").
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Block {
     /// Name.
     pub name: String,
@@ -180,7 +180,7 @@ pub struct Block {
 }
 
 /// A comment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Comment {
     /// Id.
     pub id: String,
@@ -193,7 +193,7 @@ pub struct Comment {
 }
 
 /// One recorded change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct HistoryEntry {
     /// Unix milliseconds.
     pub at: i64,
@@ -203,9 +203,11 @@ pub struct HistoryEntry {
     pub field: String,
     /// Before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[sqlx(rename = "old_value")]
     pub old: Option<String>,
     /// After.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[sqlx(rename = "new_value")]
     pub new: Option<String>,
 }
 

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
 use uuid::Uuid;
 
 use super::*;
@@ -229,21 +229,11 @@ impl EmbeddedTasker {
 
     /// Every project (for operators and the demo; agents see only granted ones).
     pub async fn all_projects(&self) -> TaskerResult<Vec<ProjectSummary>> {
-        let rows =
-            sqlx::query("SELECT id, identifier, name FROM tracker_projects ORDER BY identifier")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_error)?;
-        rows.iter().map(project_from_row).collect()
+        sqlx::query_as("SELECT id, identifier, name FROM tracker_projects ORDER BY identifier")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)
     }
-}
-
-pub(crate) fn project_from_row(row: &AnyRow) -> TaskerResult<ProjectSummary> {
-    Ok(ProjectSummary {
-        id: row.try_get("id").map_err(db_error)?,
-        identifier: row.try_get("identifier").map_err(db_error)?,
-        name: row.try_get("name").map_err(db_error)?,
-    })
 }
 
 #[async_trait]

@@ -2,7 +2,7 @@
 
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use super::{db_error, project_from_row, Sql};
+use super::{db_error, Sql};
 use crate::tasker::*;
 
 /// The granted projects that exist.
@@ -16,7 +16,9 @@ pub(super) async fn projects(pool: &AnyPool, actor: &Actor) -> TaskerResult<Vec<
     }
     sql.push_raw(") ORDER BY identifier");
     let rows = sql.query().fetch_all(pool).await.map_err(db_error)?;
-    rows.iter().map(project_from_row).collect()
+    rows.iter()
+        .map(|r| sqlx::FromRow::from_row(r).map_err(db_error))
+        .collect()
 }
 
 /// A granted project, or `project_not_granted` / `not_found`.
@@ -28,13 +30,12 @@ pub(super) async fn project(
     if !actor.may(project_id) {
         return Err(TaskerError::not_granted(project_id, &actor.granted));
     }
-    let row = sqlx::query("SELECT id, identifier, name FROM tracker_projects WHERE id = $1")
+    sqlx::query_as("SELECT id, identifier, name FROM tracker_projects WHERE id = $1")
         .bind(project_id)
         .fetch_optional(&mut *conn)
         .await
         .map_err(db_error)?
-        .ok_or_else(|| TaskerError::not_found(format!("project {project_id} does not exist")))?;
-    project_from_row(&row)
+        .ok_or_else(|| TaskerError::not_found(format!("project {project_id} does not exist")))
 }
 
 pub(super) async fn states(conn: &mut AnyConnection, project_id: &str) -> TaskerResult<Vec<State>> {
@@ -58,44 +59,24 @@ pub(super) async fn states(conn: &mut AnyConnection, project_id: &str) -> Tasker
 }
 
 pub(super) async fn labels(conn: &mut AnyConnection, project_id: &str) -> TaskerResult<Vec<Label>> {
-    let rows = sqlx::query(
-        "SELECT id, name, color FROM tracker_labels WHERE project_id = $1 ORDER BY name",
-    )
-    .bind(project_id)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_error)?;
-    rows.iter()
-        .map(|r| {
-            Ok(Label {
-                id: r.try_get("id").map_err(db_error)?,
-                name: r.try_get("name").map_err(db_error)?,
-                color: r.try_get("color").map_err(db_error)?,
-            })
-        })
-        .collect()
+    sqlx::query_as("SELECT id, name, color FROM tracker_labels WHERE project_id = $1 ORDER BY name")
+        .bind(project_id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)
 }
 
 pub(super) async fn members(
     conn: &mut AnyConnection,
     project_id: &str,
 ) -> TaskerResult<Vec<Member>> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "SELECT user_id, display_name, role FROM tracker_members WHERE project_id = $1 ORDER BY display_name",
     )
     .bind(project_id)
     .fetch_all(&mut *conn)
     .await
-    .map_err(db_error)?;
-    rows.iter()
-        .map(|r| {
-            Ok(Member {
-                user_id: r.try_get("user_id").map_err(db_error)?,
-                display_name: r.try_get("display_name").map_err(db_error)?,
-                role: r.try_get("role").map_err(db_error)?,
-            })
-        })
-        .collect()
+    .map_err(db_error)
 }
 
 /// States, labels and members of a granted project.
@@ -279,24 +260,13 @@ pub(super) async fn summary(conn: &mut AnyConnection, id: &str) -> TaskerResult<
     .collect::<Result<Vec<String>, _>>()
     .map_err(db_error)?;
     let project_id: String = row.try_get("project_id").map_err(db_error)?;
-    let assignees = sqlx::query(
+    let assignees = sqlx::query_as::<_, Assignee>(
         "SELECT ca.user_id, COALESCE(m.display_name, ca.user_id) AS display_name FROM tracker_card_assignees ca \
          LEFT JOIN tracker_members m ON m.user_id = ca.user_id AND m.project_id = $2 WHERE ca.card_id = $1 ORDER BY 2",
     )
     .bind(id)
     .bind(&project_id)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_error)?
-    .iter()
-    .map(|r| {
-        Ok(Assignee {
-            user_id: r.try_get("user_id")?,
-            display_name: r.try_get("display_name")?,
-        })
-    })
-    .collect::<Result<Vec<_>, sqlx::Error>>()
-    .map_err(db_error)?;
+    .fetch_all(&mut *conn).await.map_err(db_error)?;
     let identifier: String = row.try_get("identifier").map_err(db_error)?;
     let sequence: i64 = row.try_get("sequence_id").map_err(db_error)?;
     Ok(CardSummary {
@@ -325,54 +295,19 @@ pub(super) async fn detail(conn: &mut AnyConnection, id: &str) -> TaskerResult<C
         .await
         .and_then(|r| r.try_get("description"))
         .map_err(db_error)?;
-    let blocks =
-        sqlx::query("SELECT name, content FROM tracker_blocks WHERE card_id = $1 ORDER BY name")
-            .bind(id)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_error)?
-            .iter()
-            .map(|r| {
-                Ok(Block {
-                    name: r.try_get("name")?,
-                    content: r.try_get("content")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(db_error)?;
-    let comments = sqlx::query("SELECT id, body, actor, created_at FROM tracker_comments WHERE card_id = $1 ORDER BY created_at, id")
+    let blocks = sqlx::query_as::<_, Block>(
+        "SELECT name, content FROM tracker_blocks WHERE card_id = $1 ORDER BY name",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    let comments = sqlx::query_as::<_, Comment>("SELECT id, body, actor, created_at FROM tracker_comments WHERE card_id = $1 ORDER BY created_at, id")
         .bind(id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_error)?
-        .iter()
-        .map(|r| {
-            Ok(Comment {
-                id: r.try_get("id")?,
-                body: r.try_get("body")?,
-                actor: r.try_get("actor")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()
-        .map_err(db_error)?;
-    let history = sqlx::query("SELECT at, actor, field, old_value, new_value FROM tracker_history WHERE card_id = $1 ORDER BY id")
+        .fetch_all(&mut *conn).await.map_err(db_error)?;
+    let history = sqlx::query_as::<_, HistoryEntry>("SELECT at, actor, field, old_value, new_value FROM tracker_history WHERE card_id = $1 ORDER BY id")
         .bind(id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_error)?
-        .iter()
-        .map(|r| {
-            Ok(HistoryEntry {
-                at: r.try_get("at")?,
-                actor: r.try_get("actor")?,
-                field: r.try_get("field")?,
-                old: r.try_get("old_value")?,
-                new: r.try_get("new_value")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()
-        .map_err(db_error)?;
+        .fetch_all(&mut *conn).await.map_err(db_error)?;
     Ok(CardDetail {
         card,
         description,
