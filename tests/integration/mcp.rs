@@ -173,6 +173,14 @@ async fn the_tools_end_to_end(engine: Engine) {
         assert_eq!(t["annotations"]["destructiveHint"], false);
         assert_eq!(t["inputSchema"]["type"], "object");
         assert_eq!(t["outputSchema"]["type"], "object");
+        // Function-calling clients (Codex) want a type on every argument.
+        for (arg, schema) in t["inputSchema"]["properties"].as_object().unwrap() {
+            assert!(
+                schema["type"].is_string(),
+                "{}.{arg} has no type",
+                t["name"]
+            );
+        }
         let write = t["inputSchema"]["required"]
             .as_array()
             .unwrap()

@@ -26,7 +26,7 @@ pub fn input_schema() -> Value {
             "project_id": schema::string("From list_projects"),
             "name": schema::string("Title"),
             "description": schema::string("Markdown"),
-            "priority": {"enum": ["urgent", "high", "medium", "low", "none"]},
+            "priority": {"type": "string", "enum": ["urgent", "high", "medium", "low", "none"]},
             "state": schema::string("State name; default state if absent"),
             "labels": schema::strings("Label names"),
             "assignees": schema::strings("Member names or user ids"),

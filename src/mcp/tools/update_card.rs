@@ -42,7 +42,7 @@ pub fn input_schema() -> Value {
             "card": schema::card(),
             "name": {"type": "string"},
             "description": schema::string("Markdown"),
-            "priority": {"enum": ["urgent", "high", "medium", "low", "none"]},
+            "priority": {"type": "string", "enum": ["urgent", "high", "medium", "low", "none"]},
             "parent": schema::string("Parent card key"),
             "start_date": schema::string("YYYY-MM-DD"),
             "target_date": schema::string("YYYY-MM-DD")
