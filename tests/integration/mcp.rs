@@ -605,6 +605,22 @@ async fn transport_rules() {
         202
     );
 
+    // The body limit holds on /mcp too.
+    let huge = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"pad":"{}"}}}}"#,
+        "x".repeat(2 << 20)
+    );
+    let resp = http
+        .post(&url)
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .header("mcp-session-id", &session)
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+
     // DELETE ends the session.
     let resp = http
         .delete(&url)
