@@ -87,6 +87,27 @@ impl<'a> Client<'a> {
         (status, resp.json().await.unwrap_or(Value::Null), headers)
     }
 
+    /// Opens the session's SSE stream (GET /mcp) and reads it to its end in the
+    /// background; the handle finishes when the server closes the stream.
+    async fn open_stream(&self) -> tokio::task::JoinHandle<reqwest::Result<String>> {
+        let stream = self
+            .app
+            .http
+            .get(self.app.url("/mcp"))
+            .bearer_auth(&self.token)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", self.session.clone().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status(), 200);
+        assert!(stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        tokio::spawn(async move { stream.text().await })
+    }
+
     /// A tool call answered with a result (success or tool error).
     async fn tool(&self, name: &str, args: Value) -> Value {
         let (status, body, _) = self
@@ -653,22 +674,7 @@ async fn revocation_closes_streams_and_refuses_the_next_call(engine: Engine) {
     let mut c = Client::new(&w.app, &token);
     c.init().await;
     assert_eq!(c.tool("list_projects", json!({})).await["isError"], false);
-    let stream = w
-        .app
-        .http
-        .get(w.app.url("/mcp"))
-        .bearer_auth(&token)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", c.session.clone().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
-    assert!(stream.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/event-stream"));
-    let body = tokio::spawn(async move { stream.text().await });
+    let body = c.open_stream().await;
     let (status, _) = w
         .app
         .admin(
@@ -712,16 +718,7 @@ async fn a_stream_outlives_an_idle_actor_and_still_closes_on_revoke() {
     .await;
     let mut c = Client::new(&w.app, &token);
     c.init().await;
-    let stream = w
-        .app
-        .http
-        .get(w.app.url("/mcp"))
-        .bearer_auth(&token)
-        .header("mcp-session-id", c.session.clone().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let body = tokio::spawn(async move { stream.text().await });
+    let body = c.open_stream().await;
     // Let the actor idle out (idle timeout 1 s) a few times over.
     tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
     assert!(
@@ -757,17 +754,7 @@ async fn shutdown_ends_open_streams() {
     .await;
     let mut c = Client::new(&w.app, &token);
     c.init().await;
-    let stream = w
-        .app
-        .http
-        .get(w.app.url("/mcp"))
-        .bearer_auth(&token)
-        .header("mcp-session-id", c.session.clone().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
-    let body = tokio::spawn(async move { stream.text().await });
+    let body = c.open_stream().await;
     tokio::time::timeout(std::time::Duration::from_secs(20), w.app.stop())
         .await
         .expect("the drain finished with a stream open");
