@@ -10,7 +10,7 @@ use super::error::ApiError;
 use super::extract::{Json, Path};
 use super::principal::Principal;
 use crate::gateway::Gateway;
-use crate::mcp::transport::INSTRUCTIONS;
+use crate::mcp::INSTRUCTIONS;
 use crate::store::Agent;
 use crate::tasker::Actor;
 

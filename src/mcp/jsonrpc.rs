@@ -17,6 +17,10 @@ pub const INTERNAL_ERROR: i64 = -32603;
 pub const SESSION_ERROR: i64 = -32001;
 /// Server-defined: authentication or authorization failed.
 pub const AUTH_ERROR: i64 = -32003;
+/// Stateless revision: a header disagrees with the body.
+pub const HEADER_MISMATCH: i64 = -32020;
+/// Stateless revision: the requested protocol version is not served.
+pub const UNSUPPORTED_VERSION: i64 = -32022;
 
 /// What one POSTed message is.
 #[derive(Debug, Clone, PartialEq)]

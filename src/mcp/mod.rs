@@ -1,31 +1,45 @@
 //! The MCP endpoint: Streamable HTTP on `/mcp`, for Codex CLI and any MCP client.
 //!
-//! * [`transport`] — where an MCP request enters: origin, token, version, session,
-//!   JSON-RPC dispatch; the RFC 9728 metadata document;
-//! * [`modern`] — the stateless revision 2026-07-28 on the same endpoint;
-//! * [`call`] — a tool call in a straight line: admission by the agent's actor,
-//!   idempotency, the Tasker call, the audit row;
+//! Follow a request in this order:
+//!
+//! * [`transport`] — where an MCP request enters (POST, GET stream, DELETE);
+//! * [`auth`] — the [`auth::Caller`] extractor: `Origin`, then the bearer token;
+//! * [`stateful`] / [`stateless`] — the two protocol eras: 2025-11-25 and 2025-06-18 with
+//!   sessions, 2026-07-28 without; each checks its envelope;
+//! * [`dispatch`] — what both eras serve alike: `tools/list`, `tools/call`, the
+//!   instructions and the server's identity;
+//! * [`pipeline`] — a tool call top to bottom: parse → [`admission`] (the agent's actor)
+//!   → claim ([`idempotency`]) → Tasker (its pool) → settle ([`explain`] for errors) →
+//!   audit → answer;
 //! * [`tools`] — one file per tool;
-//! * [`session`] — signed sessions bound to one agent;
-//! * [`origin`] — the `Origin` allow-list;
-//! * [`jsonrpc`] — JSON-RPC messages and error codes.
+//! * [`error`] — the one error type of this edge and its mapping per era;
+//! * [`session`] — signed sessions bound to one agent; [`origin`] — the allow-list;
+//!   [`jsonrpc`] — messages and codes.
 //!
 //! The JSON-RPC layer is our own rather than the `rmcp` SDK's server: every request must
 //! be authenticated by its own bearer token, admitted by the agent's actor and audited
 //! before any protocol handling, and the hot path must stay within a small factor of a
 //! bare axum handler. See `docs/DECISIONS.md`.
 
-pub mod call;
+pub mod admission;
+pub mod auth;
+pub mod dispatch;
+pub mod error;
+pub mod explain;
+pub mod idempotency;
 pub mod jsonrpc;
-pub mod modern;
 pub mod origin;
+pub mod pipeline;
 pub mod session;
+pub mod stateful;
+pub mod stateless;
 pub mod tools;
 pub mod transport;
 
 use axum::routing::get;
 use axum::Router;
 
+pub use dispatch::INSTRUCTIONS;
 pub use transport::Mcp;
 
 /// The MCP routes.

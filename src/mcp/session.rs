@@ -5,27 +5,24 @@
 //! key every replica shares (kept in the store). Any replica can therefore accept a
 //! session another replica minted, without sticky routing. Every request still carries
 //! the bearer token; a session whose agent is not the token's agent is unknown (404).
-//! Sessions ended with `DELETE /mcp` are remembered on the replica that ended them
-//! until they would have expired.
+//! Sessions ended with `DELETE /mcp` are remembered on the replica that ended them for a
+//! day, in a bounded TTL cache (`moka`): entries expire on their own, nothing is scanned.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use dashmap::DashMap;
 use hmac::{Hmac, Mac};
+use moka::future::Cache;
 use rand::TryRngCore;
 use sha2::Sha256;
 use uuid::Uuid;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Protocol revisions served, newest first.
-pub const SUPPORTED: [&str; 2] = ["2025-11-25", "2025-06-18"];
-/// Also accepted in the `MCP-Protocol-Version` header of an established session (some
-/// clients keep sending the revision they probed first).
-pub const ACCEPTED_IN_HEADER: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
-
 /// How long a terminated session is remembered.
 const TERMINATED_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How many terminated sessions are remembered at most (the least recently ended go
+/// first; a forgotten one is still bound to its agent and its token).
+const TERMINATED_MAX: u64 = 100_000;
 
 /// A verified session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,13 +36,13 @@ pub struct Session {
 /// Mints and verifies session ids.
 pub struct Sessions {
     mac: HmacSha256,
-    terminated: DashMap<String, Instant>,
+    terminated: Cache<String, ()>,
 }
 
 impl std::fmt::Debug for Sessions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sessions")
-            .field("terminated", &self.terminated.len())
+            .field("terminated", &self.terminated.entry_count())
             .finish()
     }
 }
@@ -62,7 +59,10 @@ impl Sessions {
     pub fn new(key: [u8; 32]) -> Result<Self, hmac::digest::InvalidLength> {
         Ok(Self {
             mac: HmacSha256::new_from_slice(&key)?,
-            terminated: DashMap::new(),
+            terminated: Cache::builder()
+                .max_capacity(TERMINATED_MAX)
+                .time_to_live(TERMINATED_TTL)
+                .build(),
         })
     }
 
@@ -110,28 +110,17 @@ impl Sessions {
     }
 
     /// Ends a session (after `verify`).
-    pub fn terminate(&self, id: &str) {
-        let now = Instant::now();
-        self.terminated
-            .retain(|_, at| now.duration_since(*at) < TERMINATED_TTL);
-        self.terminated.insert(id.to_owned(), now);
+    pub async fn terminate(&self, id: &str) {
+        self.terminated.insert(id.to_owned(), ()).await;
     }
-}
-
-/// The version to answer `initialize` with: the client's, when served; else the newest.
-pub fn negotiate(requested: Option<&str>) -> &'static str {
-    requested
-        .and_then(|r| SUPPORTED.iter().find(|s| **s == r))
-        .copied()
-        .unwrap_or(SUPPORTED[0])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn sessions_are_bound_signed_and_terminable() {
+    #[tokio::test]
+    async fn sessions_are_bound_signed_and_terminable() {
         let sessions = Sessions::new([7; 32]).unwrap();
         let agent = Uuid::new_v4();
         let id = sessions.mint(agent, "2025-06-18");
@@ -153,19 +142,11 @@ mod tests {
             "any replica with the key accepts it"
         );
         assert!(Sessions::new([8; 32]).unwrap().verify(&id, agent).is_err());
-        sessions.terminate(&id);
+        sessions.terminate(&id).await;
         assert_eq!(sessions.verify(&id, agent), Err(SessionError::Unknown));
         assert_eq!(
             sessions.verify("garbage", agent),
             Err(SessionError::Unknown)
         );
-    }
-
-    #[test]
-    fn negotiation_echoes_served_versions_only() {
-        assert_eq!(negotiate(Some("2025-06-18")), "2025-06-18");
-        assert_eq!(negotiate(Some("2025-11-25")), "2025-11-25");
-        assert_eq!(negotiate(Some("1900-01-01")), "2025-11-25");
-        assert_eq!(negotiate(None), "2025-11-25");
     }
 }

@@ -3,61 +3,61 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{schema, Spec, Target};
+use super::{schema, Spec, Target, Tool};
 use crate::scopes::Scope;
-use crate::tasker::{Actor, Tasker, TaskerResult};
+use crate::tasker::{Actor, Comment, Tasker, TaskerResult};
 
 /// The tool.
-pub const SPEC: Spec = Spec {
-    name: "add_comment",
-    title: "Add comment",
-    description: "Add a Markdown comment to a card.",
-    scope: Scope::CommentsWrite,
-    write: true,
-};
+#[derive(Debug)]
+pub struct AddComment;
 
 /// Arguments.
-#[derive(Debug, Deserialize, serde::Serialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     card: String,
     body: String,
 }
 
-/// Input schema.
-pub fn input_schema() -> Value {
-    schema::input(
-        schema::with_key(json!({"card": schema::card(), "body": schema::string("Markdown")})),
-        &["idempotency_key", "card", "body"],
-    )
-}
+impl Tool for AddComment {
+    const SPEC: Spec = Spec {
+        name: "add_comment",
+        title: "Add comment",
+        description: "Add a Markdown comment to a card.",
+        scope: Scope::CommentsWrite,
+        write: true,
+    };
+    type Args = Args;
+    type Output = Comment;
 
-/// Output schema.
-pub fn output_schema() -> Value {
-    schema::output(
-        json!({"id": {"type": "string"}, "body": {"type": "string"}, "actor": {"type": "string"}, "created_at": {"type": "integer"}}),
-        &["id", "body", "actor", "created_at"],
-    )
-}
-
-/// The card.
-pub fn target(args: &Args) -> Target<'_> {
-    Target {
-        project: None,
-        card: Some(&args.card),
+    fn input_schema() -> Value {
+        schema::input(
+            schema::with_key(json!({"card": schema::card(), "body": schema::string("Markdown")})),
+            &["idempotency_key", "card", "body"],
+        )
     }
-}
 
-/// Runs the tool.
-pub async fn run(tasker: &dyn Tasker, actor: &Actor, key: &str, args: Args) -> TaskerResult<Value> {
-    Ok(json!(
-        tasker
-            .add_comment(actor, key, &args.card, &args.body)
-            .await?
-    ))
-}
+    fn output_schema() -> Value {
+        schema::output(
+            json!({"id": {"type": "string"}, "body": {"type": "string"}, "actor": {"type": "string"}, "created_at": {"type": "integer"}}),
+            &["id", "body", "actor", "created_at"],
+        )
+    }
 
-/// A one-line summary.
-pub fn summary(out: &Value) -> String {
-    format!("Comment {} added.", out["id"].as_str().unwrap_or_default())
+    fn target(args: &Args) -> Target<'_> {
+        Target::card(&args.card)
+    }
+
+    async fn run(
+        tasker: &dyn Tasker,
+        actor: &Actor,
+        key: &str,
+        args: Args,
+    ) -> TaskerResult<Comment> {
+        tasker.add_comment(actor, key, &args.card, &args.body).await
+    }
+
+    fn summary(out: &Comment) -> String {
+        format!("Comment {} added.", out.id)
+    }
 }

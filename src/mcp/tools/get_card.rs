@@ -3,55 +3,54 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{card_summary, schema, Spec, Target};
+use super::{card_summary, schema, Spec, Target, Tool};
 use crate::scopes::Scope;
-use crate::tasker::{Actor, Tasker, TaskerResult};
+use crate::tasker::{Actor, CardDetail, Tasker, TaskerResult};
 
 /// The tool.
-pub const SPEC: Spec = Spec {
-    name: "get_card",
-    title: "Get card",
-    description: "One card in full: fields, structured blocks, comments, history.",
-    scope: Scope::CardsRead,
-    write: false,
-};
+#[derive(Debug)]
+pub struct GetCard;
 
 /// Arguments.
-#[derive(Debug, Deserialize, serde::Serialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     card: String,
 }
 
-/// Input schema.
-pub fn input_schema() -> Value {
-    schema::input(json!({"card": schema::card()}), &["card"])
-}
+impl Tool for GetCard {
+    const SPEC: Spec = Spec {
+        name: "get_card",
+        title: "Get card",
+        description: "One card in full: fields, structured blocks, comments, history.",
+        scope: Scope::CardsRead,
+        write: false,
+    };
+    type Args = Args;
+    type Output = CardDetail;
 
-/// Output schema.
-pub fn output_schema() -> Value {
-    schema::card_detail()
-}
-
-/// The card.
-pub fn target(args: &Args) -> Target<'_> {
-    Target {
-        project: None,
-        card: Some(&args.card),
+    fn input_schema() -> Value {
+        schema::input(json!({"card": schema::card()}), &["card"])
     }
-}
 
-/// Runs the tool.
-pub async fn run(
-    tasker: &dyn Tasker,
-    actor: &Actor,
-    _key: &str,
-    args: Args,
-) -> TaskerResult<Value> {
-    Ok(json!(tasker.get_card(actor, &args.card).await?))
-}
+    fn output_schema() -> Value {
+        schema::card_detail()
+    }
 
-/// A one-line summary.
-pub fn summary(out: &Value) -> String {
-    card_summary(out, "")
+    fn target(args: &Args) -> Target<'_> {
+        Target::card(&args.card)
+    }
+
+    async fn run(
+        tasker: &dyn Tasker,
+        actor: &Actor,
+        _key: &str,
+        args: Args,
+    ) -> TaskerResult<CardDetail> {
+        tasker.get_card(actor, &args.card).await
+    }
+
+    fn summary(out: &CardDetail) -> String {
+        card_summary("", out)
+    }
 }

@@ -1,51 +1,62 @@
 //! `list_projects`: the projects granted to this agent.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{schema, Spec, Target};
+use super::{schema, Spec, Target, Tool};
 use crate::scopes::Scope;
-use crate::tasker::{Actor, Tasker, TaskerResult};
+use crate::tasker::{Actor, ProjectSummary, Tasker, TaskerResult};
 
 /// The tool.
-pub const SPEC: Spec = Spec {
-    name: "list_projects",
-    title: "List projects",
-    description: "Projects this agent may work in.",
-    scope: Scope::CardsRead,
-    write: false,
-};
+#[derive(Debug)]
+pub struct ListProjects;
 
 /// No arguments.
-#[derive(Debug, Deserialize, serde::Serialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {}
 
-/// Input schema.
-pub fn input_schema() -> Value {
-    schema::input(json!({}), &[])
+/// The granted projects.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Output {
+    /// Each granted project that exists.
+    pub projects: Vec<ProjectSummary>,
 }
 
-/// Output schema.
-pub fn output_schema() -> Value {
-    schema::output(
-        json!({"projects": {"type": "array", "items": schema::output(json!({"id": {"type": "string"}, "identifier": {"type": "string"}, "name": {"type": "string"}}), &["id", "identifier", "name"])}}),
-        &["projects"],
-    )
-}
+impl Tool for ListProjects {
+    const SPEC: Spec = Spec {
+        name: "list_projects",
+        title: "List projects",
+        description: "Projects this agent may work in.",
+        scope: Scope::CardsRead,
+        write: false,
+    };
+    type Args = Args;
+    type Output = Output;
 
-/// Touches no single project.
-pub fn target(_: &Args) -> Target<'_> {
-    Target::default()
-}
+    fn input_schema() -> Value {
+        schema::input(json!({}), &[])
+    }
 
-/// Runs the tool.
-pub async fn run(tasker: &dyn Tasker, actor: &Actor, _key: &str, _: Args) -> TaskerResult<Value> {
-    Ok(json!({"projects": tasker.projects(actor).await?}))
-}
+    fn output_schema() -> Value {
+        schema::output(
+            json!({"projects": {"type": "array", "items": schema::output(json!({"id": {"type": "string"}, "identifier": {"type": "string"}, "name": {"type": "string"}}), &["id", "identifier", "name"])}}),
+            &["projects"],
+        )
+    }
 
-/// A one-line summary.
-pub fn summary(out: &Value) -> String {
-    let n = out["projects"].as_array().map_or(0, Vec::len);
-    format!("{n} project(s) granted.")
+    /// Touches no single project.
+    fn target(_: &Args) -> Target<'_> {
+        Target::default()
+    }
+
+    async fn run(tasker: &dyn Tasker, actor: &Actor, _key: &str, _: Args) -> TaskerResult<Output> {
+        Ok(Output {
+            projects: tasker.projects(actor).await?,
+        })
+    }
+
+    fn summary(out: &Output) -> String {
+        format!("{} project(s) granted.", out.projects.len())
+    }
 }

@@ -1,10 +1,12 @@
 //! The MCP tools: one file per tool, as mini-redis keeps one file per command. Each file
-//! holds the tool's `SPEC` (name, title, description, scope, read or write), its input
-//! and output schemas, its `Args`, the project or card it targets (for admission), how
-//! it calls the Tasker, and a one-line summary for the text content.
+//! holds one type implementing [`Tool`]: its [`Spec`] (name, title, description, scope,
+//! read or write), input and output schemas, typed `Args` and `Output`, the project or
+//! card it targets (for admission), how it calls the Tasker, and a one-line summary.
 //!
-//! There is no delete, archive or pass-through tool. This module only knows tools; the
-//! call pipeline (admission, idempotency, audit) is in `mcp::call`.
+//! A new tool is one new file here and one line in the [`tools!`] list at the bottom.
+//! This module only knows tools; the order of the steps of a call (parse, admit, claim,
+//! Tasker, settle, audit, answer) is `mcp::pipeline::run`. There is no delete, archive or
+//! pass-through tool.
 
 pub mod add_comment;
 pub mod assign_card;
@@ -19,11 +21,17 @@ pub mod set_labels;
 pub mod update_card;
 pub mod update_structured_block;
 
+use std::future::Future;
 use std::sync::OnceLock;
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::error::McpError;
+use super::pipeline::{self, Call};
 use crate::scopes::Scope;
+use crate::tasker::{Actor, CardDetail, Tasker, TaskerResult};
 
 /// What every tool declares about itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,145 +58,114 @@ pub struct Target<'a> {
     pub card: Option<&'a str>,
 }
 
-/// Writes `card_key: name [state]` with a prefix.
-pub(crate) fn card_summary(out: &Value, prefix: &str) -> String {
+impl<'a> Target<'a> {
+    /// A call on one project.
+    pub fn project(id: &'a str) -> Self {
+        Target {
+            project: Some(id),
+            card: None,
+        }
+    }
+
+    /// A call on one card.
+    pub fn card(key: &'a str) -> Self {
+        Target {
+            project: None,
+            card: Some(key),
+        }
+    }
+}
+
+/// One MCP tool. Implementations are small: the pipeline does everything else.
+pub trait Tool {
+    /// The declaration.
+    const SPEC: Spec;
+    /// The arguments, without the `idempotency_key` (the pipeline takes it out).
+    type Args: DeserializeOwned + Send;
+    /// The structured result; also what a replayed write returns.
+    type Output: Serialize + DeserializeOwned + Send;
+    /// The JSON Schema of `Args` (plus `idempotency_key` for writes).
+    fn input_schema() -> Value;
+    /// The JSON Schema of `Output`.
+    fn output_schema() -> Value;
+    /// What the call touches, for admission.
+    fn target(args: &Self::Args) -> Target<'_>;
+    /// Calls the Tasker as `actor`; `key` is the write's idempotency key (empty for reads).
+    fn run<'a>(
+        tasker: &'a dyn Tasker,
+        actor: &'a Actor,
+        key: &'a str,
+        args: Self::Args,
+    ) -> impl Future<Output = TaskerResult<Self::Output>> + Send + 'a;
+    /// A one-line summary for the text content.
+    fn summary(out: &Self::Output) -> String;
+}
+
+/// `KEY: name [state].` with a prefix, for the tools that return a card.
+pub(crate) fn card_summary(prefix: &str, card: &CardDetail) -> String {
     format!(
         "{prefix}{}: {} [{}].",
-        out["key"].as_str().unwrap_or("card"),
-        out["name"].as_str().unwrap_or_default(),
-        out["state"].as_str().unwrap_or_default()
+        card.card.key, card.card.name, card.card.state
     )
 }
 
+/// The `tools/list` entry of one tool.
+fn describe<T: Tool>() -> Value {
+    let spec = T::SPEC;
+    json!({
+        "name": spec.name,
+        "title": spec.title,
+        "description": spec.description,
+        "inputSchema": T::input_schema(),
+        "outputSchema": T::output_schema(),
+        "annotations": {
+            "title": spec.title,
+            "readOnlyHint": !spec.write,
+            "destructiveHint": false,
+            "idempotentHint": true,
+            "openWorldHint": false
+        }
+    })
+}
+
+/// Maps tool names to tool types; nothing else.
 macro_rules! tools {
-    ($($variant:ident => $module:ident),+ $(,)?) => {
-        /// Every tool.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum Tool {
-            $(
-                #[doc = concat!("`", stringify!($module), "`")]
-                $variant,
-            )+
+    ($($module:ident :: $tool:ident),+ $(,)?) => {
+        /// Every tool's declaration, in `tools/list` order.
+        pub const ALL: &[Spec] = &[$(<$module::$tool as Tool>::SPEC),+];
+
+        /// Every tool's `tools/list` entry, in order (computed once).
+        pub fn definitions() -> &'static [Value] {
+            static DEFINITIONS: OnceLock<Vec<Value>> = OnceLock::new();
+            DEFINITIONS.get_or_init(|| vec![$(describe::<$module::$tool>()),+])
         }
 
-        impl Tool {
-            /// Every tool, in `tools/list` order.
-            pub const ALL: &'static [Tool] = &[$(Tool::$variant),+];
-
-            /// The tool's declaration.
-            pub fn spec(self) -> &'static Spec {
-                match self {
-                    $(Tool::$variant => &$module::SPEC,)+
+        /// Runs the tool called `name` through the pipeline; `None` when there is none.
+        pub async fn call(
+            name: &str,
+            call: &Call<'_>,
+            arguments: Value,
+        ) -> Option<Result<Value, McpError>> {
+            $(
+                if name == <$module::$tool as Tool>::SPEC.name {
+                    return Some(pipeline::run::<$module::$tool>(call, arguments).await);
                 }
-            }
-
-            fn schemas(self) -> (Value, Value) {
-                match self {
-                    $(Tool::$variant => ($module::input_schema(), $module::output_schema()),)+
-                }
-            }
-
-            /// Parses the arguments, asks `admit` for the actor (with the target), runs
-            /// the tool, and returns its structured result and summary.
-            pub async fn run<A: Admit>(self, args: Value, admit: &mut A) -> Result<(Value, String), A::Error> {
-                match self {
-                    $(Tool::$variant => {
-                        let args: $module::Args = admit.parse(args)?;
-                        let target = $module::target(&args);
-                        let out = tools!(@run $module, admit, target, args);
-                        let summary = $module::summary(&out);
-                        Ok((out, summary))
-                    })+
-                }
-            }
+            )+
+            None
         }
     };
-    (@run $module:ident, $admit:ident, $target:ident, $args:ident) => {{
-        let actor = $admit.admit(&$module::SPEC, $target).await?;
-        let replayed = if $module::SPEC.write { $admit.claim().await? } else { None };
-        match replayed {
-            Some(first) => first,
-            None => {
-                let result = $module::run($admit.tasker(), &actor, $admit.key(), $args).await;
-                $admit.settle(result).await?
-            }
-        }
-    }};
 }
 
 tools! {
-    ListProjects => list_projects,
-    GetProjectContext => get_project_context,
-    SearchCards => search_cards,
-    GetCard => get_card,
-    CreateCard => create_card,
-    UpdateCard => update_card,
-    MoveCard => move_card,
-    AddComment => add_comment,
-    SetLabels => set_labels,
-    AssignCard => assign_card,
-    UpdateStructuredBlock => update_structured_block,
-}
-
-/// The call pipeline's side of running a tool: argument parsing, admission,
-/// idempotency, and turning the Tasker's answer into the tool's result. Implemented by
-/// `mcp::call`.
-#[allow(async_fn_in_trait)]
-pub trait Admit {
-    /// Why a call stops.
-    type Error;
-    /// Parses the arguments into the tool's `Args`.
-    fn parse<T: serde::de::DeserializeOwned>(&mut self, args: Value) -> Result<T, Self::Error>;
-    /// Admits the call for `spec` on `target`; returns who acts, confined to the
-    /// projects where the scope is held.
-    async fn admit(
-        &mut self,
-        spec: &Spec,
-        target: Target<'_>,
-    ) -> Result<crate::tasker::Actor, Self::Error>;
-    /// For writes: claims the idempotency key; `Some` is the first call's result to replay.
-    async fn claim(&mut self) -> Result<Option<Value>, Self::Error>;
-    /// The Tasker.
-    fn tasker(&self) -> &dyn crate::tasker::Tasker;
-    /// The write's idempotency key.
-    fn key(&self) -> &str;
-    /// Records the Tasker's answer (idempotency record for writes) and maps errors.
-    async fn settle(
-        &mut self,
-        result: crate::tasker::TaskerResult<Value>,
-    ) -> Result<Value, Self::Error>;
-}
-
-impl Tool {
-    /// Finds a tool by name.
-    pub fn parse(name: &str) -> Option<Tool> {
-        Tool::ALL.iter().copied().find(|t| t.spec().name == name)
-    }
-
-    /// The tool's `tools/list` entry (computed once).
-    pub fn definition(self) -> &'static Value {
-        static DEFINITIONS: OnceLock<Vec<Value>> = OnceLock::new();
-        let all = DEFINITIONS.get_or_init(|| Tool::ALL.iter().map(|t| t.describe()).collect());
-        let index = Tool::ALL.iter().position(|t| *t == self).unwrap_or(0);
-        &all[index]
-    }
-
-    fn describe(self) -> Value {
-        let spec = self.spec();
-        let (input, output) = self.schemas();
-        json!({
-            "name": spec.name,
-            "title": spec.title,
-            "description": spec.description,
-            "inputSchema": input,
-            "outputSchema": output,
-            "annotations": {
-                "title": spec.title,
-                "readOnlyHint": !spec.write,
-                "destructiveHint": false,
-                "idempotentHint": true,
-                "openWorldHint": false
-            }
-        })
-    }
+    list_projects::ListProjects,
+    get_project_context::GetProjectContext,
+    search_cards::SearchCards,
+    get_card::GetCard,
+    create_card::CreateCard,
+    update_card::UpdateCard,
+    move_card::MoveCard,
+    add_comment::AddComment,
+    set_labels::SetLabels,
+    assign_card::AssignCard,
+    update_structured_block::UpdateStructuredBlock,
 }

@@ -3,58 +3,60 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{card_summary, schema, Spec, Target};
+use super::{card_summary, schema, Spec, Target, Tool};
 use crate::scopes::Scope;
-use crate::tasker::{Actor, Tasker, TaskerResult};
+use crate::tasker::{Actor, CardDetail, Tasker, TaskerResult};
 
 /// The tool.
-pub const SPEC: Spec = Spec {
-    name: "move_card",
-    title: "Move card",
-    description: "Move a card to a state, by state name.",
-    scope: Scope::CardsWrite,
-    write: true,
-};
+#[derive(Debug)]
+pub struct MoveCard;
 
 /// Arguments.
-#[derive(Debug, Deserialize, serde::Serialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     card: String,
     state: String,
 }
 
-/// Input schema.
-pub fn input_schema() -> Value {
-    schema::input(
-        schema::with_key(json!({"card": schema::card(), "state": schema::string("State name")})),
-        &["idempotency_key", "card", "state"],
-    )
-}
+impl Tool for MoveCard {
+    const SPEC: Spec = Spec {
+        name: "move_card",
+        title: "Move card",
+        description: "Move a card to a state, by state name.",
+        scope: Scope::CardsWrite,
+        write: true,
+    };
+    type Args = Args;
+    type Output = CardDetail;
 
-/// Output schema.
-pub fn output_schema() -> Value {
-    schema::card_detail()
-}
-
-/// The card.
-pub fn target(args: &Args) -> Target<'_> {
-    Target {
-        project: None,
-        card: Some(&args.card),
+    fn input_schema() -> Value {
+        schema::input(
+            schema::with_key(
+                json!({"card": schema::card(), "state": schema::string("State name")}),
+            ),
+            &["idempotency_key", "card", "state"],
+        )
     }
-}
 
-/// Runs the tool.
-pub async fn run(tasker: &dyn Tasker, actor: &Actor, key: &str, args: Args) -> TaskerResult<Value> {
-    Ok(json!(
-        tasker
-            .move_card(actor, key, &args.card, &args.state)
-            .await?
-    ))
-}
+    fn output_schema() -> Value {
+        schema::card_detail()
+    }
 
-/// A one-line summary.
-pub fn summary(out: &Value) -> String {
-    card_summary(out, "Moved ")
+    fn target(args: &Args) -> Target<'_> {
+        Target::card(&args.card)
+    }
+
+    async fn run(
+        tasker: &dyn Tasker,
+        actor: &Actor,
+        key: &str,
+        args: Args,
+    ) -> TaskerResult<CardDetail> {
+        tasker.move_card(actor, key, &args.card, &args.state).await
+    }
+
+    fn summary(out: &CardDetail) -> String {
+        card_summary("Moved ", out)
+    }
 }

@@ -3,58 +3,62 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{card_summary, schema, Spec, Target};
+use super::{card_summary, schema, Spec, Target, Tool};
 use crate::scopes::Scope;
-use crate::tasker::{Actor, Tasker, TaskerResult};
+use crate::tasker::{Actor, CardDetail, Tasker, TaskerResult};
 
 /// The tool.
-pub const SPEC: Spec = Spec {
-    name: "set_labels",
-    title: "Set labels",
-    description: "Replace a card's labels with these existing label names ([] clears).",
-    scope: Scope::LabelsWrite,
-    write: true,
-};
+#[derive(Debug)]
+pub struct SetLabels;
 
 /// Arguments.
-#[derive(Debug, Deserialize, serde::Serialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     card: String,
     labels: Vec<String>,
 }
 
-/// Input schema.
-pub fn input_schema() -> Value {
-    schema::input(
-        schema::with_key(json!({"card": schema::card(), "labels": schema::strings("Label names")})),
-        &["idempotency_key", "card", "labels"],
-    )
-}
+impl Tool for SetLabels {
+    const SPEC: Spec = Spec {
+        name: "set_labels",
+        title: "Set labels",
+        description: "Replace a card's labels with these existing label names ([] clears).",
+        scope: Scope::LabelsWrite,
+        write: true,
+    };
+    type Args = Args;
+    type Output = CardDetail;
 
-/// Output schema.
-pub fn output_schema() -> Value {
-    schema::card_detail()
-}
-
-/// The card.
-pub fn target(args: &Args) -> Target<'_> {
-    Target {
-        project: None,
-        card: Some(&args.card),
+    fn input_schema() -> Value {
+        schema::input(
+            schema::with_key(
+                json!({"card": schema::card(), "labels": schema::strings("Label names")}),
+            ),
+            &["idempotency_key", "card", "labels"],
+        )
     }
-}
 
-/// Runs the tool.
-pub async fn run(tasker: &dyn Tasker, actor: &Actor, key: &str, args: Args) -> TaskerResult<Value> {
-    Ok(json!(
+    fn output_schema() -> Value {
+        schema::card_detail()
+    }
+
+    fn target(args: &Args) -> Target<'_> {
+        Target::card(&args.card)
+    }
+
+    async fn run(
+        tasker: &dyn Tasker,
+        actor: &Actor,
+        key: &str,
+        args: Args,
+    ) -> TaskerResult<CardDetail> {
         tasker
             .set_labels(actor, key, &args.card, &args.labels)
-            .await?
-    ))
-}
+            .await
+    }
 
-/// A one-line summary.
-pub fn summary(out: &Value) -> String {
-    card_summary(out, "Labelled ")
+    fn summary(out: &CardDetail) -> String {
+        card_summary("Labelled ", out)
+    }
 }

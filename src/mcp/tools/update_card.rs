@@ -3,21 +3,16 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{card_summary, schema, Spec, Target};
+use super::{card_summary, schema, Spec, Target, Tool};
 use crate::scopes::Scope;
-use crate::tasker::{Actor, CardPatch, Tasker, TaskerResult};
+use crate::tasker::{Actor, CardDetail, CardPatch, Tasker, TaskerResult};
 
 /// The tool.
-pub const SPEC: Spec = Spec {
-    name: "update_card",
-    title: "Update card",
-    description: "Change a card's name, description, priority, parent or dates. Empty string clears parent or a date.",
-    scope: Scope::CardsWrite,
-    write: true,
-};
+#[derive(Debug)]
+pub struct UpdateCard;
 
-/// Arguments.
-#[derive(Debug, Deserialize, serde::Serialize)]
+/// Arguments: the card, and the fields to change (absent fields stay as they are).
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     card: String,
@@ -35,51 +30,58 @@ pub struct Args {
     target_date: Option<String>,
 }
 
-/// Input schema.
-pub fn input_schema() -> Value {
-    schema::input(
-        schema::with_key(json!({
-            "card": schema::card(),
-            "name": {"type": "string"},
-            "description": schema::string("Markdown"),
-            "priority": {"type": "string", "enum": ["urgent", "high", "medium", "low", "none"]},
-            "parent": schema::string("Parent card key"),
-            "start_date": schema::string("YYYY-MM-DD"),
-            "target_date": schema::string("YYYY-MM-DD")
-        })),
-        &["idempotency_key", "card"],
-    )
-}
-
-/// Output schema.
-pub fn output_schema() -> Value {
-    schema::card_detail()
-}
-
-/// The card.
-pub fn target(args: &Args) -> Target<'_> {
-    Target {
-        project: None,
-        card: Some(&args.card),
-    }
-}
-
-/// Runs the tool.
-pub async fn run(tasker: &dyn Tasker, actor: &Actor, key: &str, args: Args) -> TaskerResult<Value> {
-    let patch = CardPatch {
-        name: args.name,
-        description: args.description,
-        priority: args.priority,
-        parent: args.parent,
-        start_date: args.start_date,
-        target_date: args.target_date,
+impl Tool for UpdateCard {
+    const SPEC: Spec = Spec {
+        name: "update_card",
+        title: "Update card",
+        description: "Change a card's name, description, priority, parent or dates. Empty string clears parent or a date.",
+        scope: Scope::CardsWrite,
+        write: true,
     };
-    Ok(json!(
-        tasker.update_card(actor, key, &args.card, &patch).await?
-    ))
-}
+    type Args = Args;
+    type Output = CardDetail;
 
-/// A one-line summary.
-pub fn summary(out: &Value) -> String {
-    card_summary(out, "Updated ")
+    fn input_schema() -> Value {
+        schema::input(
+            schema::with_key(json!({
+                "card": schema::card(),
+                "name": {"type": "string"},
+                "description": schema::string("Markdown"),
+                "priority": {"type": "string", "enum": ["urgent", "high", "medium", "low", "none"]},
+                "parent": schema::string("Parent card key"),
+                "start_date": schema::string("YYYY-MM-DD"),
+                "target_date": schema::string("YYYY-MM-DD")
+            })),
+            &["idempotency_key", "card"],
+        )
+    }
+
+    fn output_schema() -> Value {
+        schema::card_detail()
+    }
+
+    fn target(args: &Args) -> Target<'_> {
+        Target::card(&args.card)
+    }
+
+    async fn run(
+        tasker: &dyn Tasker,
+        actor: &Actor,
+        key: &str,
+        args: Args,
+    ) -> TaskerResult<CardDetail> {
+        let patch = CardPatch {
+            name: args.name,
+            description: args.description,
+            priority: args.priority,
+            parent: args.parent,
+            start_date: args.start_date,
+            target_date: args.target_date,
+        };
+        tasker.update_card(actor, key, &args.card, &patch).await
+    }
+
+    fn summary(out: &CardDetail) -> String {
+        card_summary("Updated ", out)
+    }
 }

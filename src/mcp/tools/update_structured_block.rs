@@ -4,22 +4,16 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{card_summary, schema, Spec, Target};
+use super::{card_summary, schema, Spec, Target, Tool};
 use crate::scopes::Scope;
-use crate::tasker::{Actor, Tasker, TaskerResult};
+use crate::tasker::{Actor, CardDetail, Tasker, TaskerResult};
 
 /// The tool.
-pub const SPEC: Spec = Spec {
-    name: "update_structured_block",
-    title: "Update structured block",
-    description:
-        "Set a named block of a card, e.g. \"plan\" or \"acceptance criteria\", to this Markdown.",
-    scope: Scope::BlocksWrite,
-    write: true,
-};
+#[derive(Debug)]
+pub struct UpdateStructuredBlock;
 
 /// Arguments.
-#[derive(Debug, Deserialize, serde::Serialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     card: String,
@@ -27,39 +21,47 @@ pub struct Args {
     content: String,
 }
 
-/// Input schema.
-pub fn input_schema() -> Value {
-    schema::input(
-        schema::with_key(
-            json!({"card": schema::card(), "block": schema::string("Block name"), "content": schema::string("Markdown")}),
-        ),
-        &["idempotency_key", "card", "block", "content"],
-    )
-}
+impl Tool for UpdateStructuredBlock {
+    const SPEC: Spec = Spec {
+        name: "update_structured_block",
+        title: "Update structured block",
+        description:
+            "Set a named block of a card, e.g. \"plan\" or \"acceptance criteria\", to this Markdown.",
+        scope: Scope::BlocksWrite,
+        write: true,
+    };
+    type Args = Args;
+    type Output = CardDetail;
 
-/// Output schema.
-pub fn output_schema() -> Value {
-    schema::card_detail()
-}
-
-/// The card.
-pub fn target(args: &Args) -> Target<'_> {
-    Target {
-        project: None,
-        card: Some(&args.card),
+    fn input_schema() -> Value {
+        schema::input(
+            schema::with_key(
+                json!({"card": schema::card(), "block": schema::string("Block name"), "content": schema::string("Markdown")}),
+            ),
+            &["idempotency_key", "card", "block", "content"],
+        )
     }
-}
 
-/// Runs the tool.
-pub async fn run(tasker: &dyn Tasker, actor: &Actor, key: &str, args: Args) -> TaskerResult<Value> {
-    Ok(json!(
+    fn output_schema() -> Value {
+        schema::card_detail()
+    }
+
+    fn target(args: &Args) -> Target<'_> {
+        Target::card(&args.card)
+    }
+
+    async fn run(
+        tasker: &dyn Tasker,
+        actor: &Actor,
+        key: &str,
+        args: Args,
+    ) -> TaskerResult<CardDetail> {
         tasker
             .update_block(actor, key, &args.card, &args.block, &args.content)
-            .await?
-    ))
-}
+            .await
+    }
 
-/// A one-line summary.
-pub fn summary(out: &Value) -> String {
-    card_summary(out, "Updated block of ")
+    fn summary(out: &CardDetail) -> String {
+        card_summary("Updated block of ", out)
+    }
 }

@@ -1,0 +1,101 @@
+//! Step 2 of a tool call: the agent's actor admits it (revoked? scope? project granted?
+//! rate?) and names who acts, confined to the projects where the scope is held. The
+//! actor decides; this file only asks it and words its refusals for the model.
+
+use gateway_actors::{ActorError, Admission, AdmitRequest, DenyReason};
+
+use super::error::McpError;
+use super::pipeline::Call;
+use super::tools::{Spec, Target};
+use crate::tasker::Actor;
+
+/// Asks the agent's actor to admit a call of `spec` on `target`.
+pub async fn admit(call: &Call<'_>, spec: &Spec, target: Target<'_>) -> Result<Actor, McpError> {
+    let request = AdmitRequest {
+        scope: spec.scope.as_str().to_owned(),
+        project_id: target.project.map(str::to_owned),
+        rate_limited: true,
+    };
+    let verdict = call
+        .gw
+        .supervisor
+        .admit(call.who.agent_id, request)
+        .await
+        .map_err(|e| match e {
+            ActorError::Overloaded => McpError::Unavailable(
+                "this agent has too many calls in flight; retry shortly".into(),
+            ),
+            other => {
+                tracing::error!(error = %other, "the agent runtime could not admit a call");
+                McpError::Unavailable(
+                    "the agent runtime could not admit the call; retry shortly".into(),
+                )
+            }
+        })?;
+    let retry_with_key = if spec.write {
+        " with the same idempotency_key"
+    } else {
+        ""
+    };
+    match verdict {
+        None | Some(Admission::Denied(DenyReason::Revoked)) => Err(McpError::Revoked),
+        Some(Admission::Allowed { projects }) => Ok(actor(call, projects)),
+        Some(Admission::Denied(DenyReason::Unverified)) => Err(McpError::Denied(
+            "This agent's status is being re-checked; retry in a second.".into(),
+        )),
+        Some(Admission::Denied(DenyReason::RateLimited { retry_after })) => {
+            Err(McpError::Denied(format!(
+                "Rate limit reached for this agent. Retry after {} s{retry_with_key}.",
+                retry_after.as_secs_f64().ceil() as u64,
+            )))
+        }
+        Some(Admission::Denied(DenyReason::ProjectNotGranted {
+            project_id,
+            granted,
+        })) => Err(McpError::Denied(format!(
+            "Project {project_id} is not granted to this agent. Use one of: {}.",
+            describe(call, granted).await
+        ))),
+        Some(Admission::Denied(DenyReason::MissingScope { scope, held })) => {
+            Err(McpError::Scope {
+                scope: spec.scope.as_str(),
+                message: format!(
+                    "{} needs scope {scope}{}, which this agent does not hold (it holds: {}). Ask the agent's owner to grant it.",
+                    spec.name,
+                    target
+                        .project
+                        .map(|p| format!(" in project {p}"))
+                        .unwrap_or_default(),
+                    if held.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        held.join(", ")
+                    }
+                ),
+            })
+        }
+    }
+}
+
+/// Who acts: the agent, on behalf of its owner, within `granted`.
+fn actor(call: &Call<'_>, granted: Vec<String>) -> Actor {
+    Actor {
+        agent_id: call.who.agent_id,
+        agent_name: call.who.agent_name.clone(),
+        owner_id: call.who.owner_id,
+        owner_name: call.who.owner_name.clone(),
+        granted,
+    }
+}
+
+/// `id (IDENT)` for each of `ids`, for messages (the bare ids if the Tasker cannot say).
+pub async fn describe(call: &Call<'_>, ids: Vec<String>) -> String {
+    match call.gw.tasker.projects(&actor(call, ids.clone())).await {
+        Ok(projects) if !projects.is_empty() => projects
+            .iter()
+            .map(|p| format!("{} ({})", p.id, p.identifier))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => ids.join(", "),
+    }
+}

@@ -1,0 +1,92 @@
+//! Who is calling `/mcp`: the [`Caller`] extractor checks the `Origin` (403), then the
+//! bearer token (401, pointing at the RFC 9728 metadata), and yields the agent and the
+//! request id. Like the REST side's `Principal`, every handler takes it as an argument;
+//! none authenticates by hand.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use super::error::{Era, McpError};
+use super::transport::Mcp;
+use crate::audit::AuditEvent;
+use crate::http::extract::{bearer, request_id};
+use crate::identity::{AgentIdentity, AuthError};
+
+/// An authenticated MCP request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The agent the bearer token belongs to.
+    pub who: AgentIdentity,
+    /// The request id (for logs and the audit row).
+    pub request_id: String,
+}
+
+/// A refused `/mcp` request, answered as the transport answers it.
+#[derive(Debug)]
+pub struct Refused {
+    /// Why.
+    pub error: McpError,
+    metadata_url: String,
+}
+
+impl Refused {
+    /// The HTTP answer, with the request's id when the body had one.
+    pub fn respond(self, id: Option<&Value>) -> Response {
+        self.error.respond(
+            Era::Sessions,
+            id,
+            &self.metadata_url,
+            super::stateful::result,
+        )
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        self.respond(None)
+    }
+}
+
+impl FromRequestParts<Mcp> for Caller {
+    type Rejection = Refused;
+
+    async fn from_request_parts(parts: &mut Parts, mcp: &Mcp) -> Result<Self, Refused> {
+        let refuse = |error| Refused {
+            error,
+            metadata_url: mcp.metadata_url.clone(),
+        };
+        let request_id = request_id(&parts.headers);
+        if let Err(refused) = mcp.origins.check(&parts.headers) {
+            tracing::warn!(%refused, "MCP request from a disallowed origin");
+            return Err(refuse(McpError::Origin(refused.to_string())));
+        }
+        let presented = bearer(&parts.headers);
+        match mcp.gw.auth.agent(presented).await {
+            Ok(who) => Ok(Caller { who, request_id }),
+            Err(AuthError::Store(e)) => {
+                tracing::error!(error = %e, "authentication lookup failed");
+                Err(refuse(McpError::Unavailable(
+                    "the gateway cannot check tokens right now; retry shortly".into(),
+                )))
+            }
+            Err(AuthError::Revoked) => {
+                let row = AuditEvent::start(&request_id, "mcp.auth").finish(
+                    McpError::Revoked.outcome(),
+                    Some(AuthError::Revoked.to_string()),
+                );
+                if let Err(e) = mcp.gw.auditor.record_later(row).await {
+                    tracing::warn!(error = %e, "a refused token's audit row was not queued");
+                }
+                Err(refuse(McpError::Revoked))
+            }
+            Err(e @ (AuthError::Missing | AuthError::Invalid(_))) => {
+                Err(refuse(McpError::Unauthorized {
+                    presented: presented.is_some(),
+                    message: e.to_string(),
+                }))
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! A tool call, top to bottom, in one generic function ([`run`]):
+//!
+//! 1. **parse** the arguments into the tool's `Args` (a write's `idempotency_key` is
+//!    taken out first);
+//! 2. **admit**: the agent's actor decides (revoked? scope? project granted? rate?) and
+//!    names who acts (`admission`);
+//! 3. **claim** the idempotency key (writes): a replay returns the first result here
+//!    (`idempotency`);
+//! 4. call the **Tasker**, through its pool (`gw.tasker`);
+//! 5. **settle** the key with the Tasker's answer (`idempotency`); a Tasker error
+//!    becomes a message for the model (`explain`);
+//! 6. **audit**: one row per call, durable before a write is answered, queued for a
+//!    read (`audit.rs` writes it);
+//! 7. **answer** with the `CallToolResult`.
+
+use serde_json::{json, Value};
+
+use super::admission;
+use super::error::McpError;
+use super::explain::explain;
+use super::idempotency::{self, Claim};
+use super::tools::{self, Tool};
+use crate::audit::AuditEvent;
+use crate::gateway::Gateway;
+use crate::identity::AgentIdentity;
+use crate::store::{AuditRow, Outcome};
+
+/// One `tools/call`: who calls, and the request it came in.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    /// The gateway core.
+    pub gw: &'a Gateway,
+    /// The authenticated agent.
+    pub who: &'a AgentIdentity,
+    /// The HTTP request id, for the audit row.
+    pub request_id: &'a str,
+}
+
+/// What the audit row says beyond the outcome; filled in as the steps learn it.
+#[derive(Debug, Default)]
+struct Facts {
+    project: Option<String>,
+    target: Option<String>,
+    key: Option<String>,
+    replayed: bool,
+}
+
+/// Runs tool `T` for one call. Returns the `CallToolResult`, or why there is none.
+pub async fn run<T: Tool>(call: &Call<'_>, arguments: Value) -> Result<Value, McpError> {
+    let mut facts = Facts::default();
+    let result = steps::<T>(call, arguments, &mut facts).await;
+    // 6. Audit.
+    let mut event = AuditEvent::start(call.request_id, T::SPEC.name)
+        .agent(call.who.agent_id, call.who.owner_id);
+    if let Some(project) = facts.project {
+        event = event.project(project);
+    }
+    if let Some(target) = facts.target {
+        event = event.target(target);
+    }
+    if let Some(key) = facts.key {
+        event = event.idempotency_key(key);
+    }
+    let row = match &result {
+        Ok(_) => event.finish(
+            Outcome::Allowed,
+            facts
+                .replayed
+                .then(|| "replayed the first result".to_owned()),
+        ),
+        Err(error) => event.finish(error.outcome(), Some(error.to_string())),
+    };
+    audit(call, row, T::SPEC.write).await?;
+    // 7. Answer.
+    let output = result?;
+    let summary = T::summary(&output);
+    let structured = serde_json::to_value(&output).map_err(|e| {
+        tracing::error!(error = %e, "a tool result could not be encoded");
+        McpError::Unavailable("the result could not be encoded; retry".into())
+    })?;
+    Ok(json!({
+        "content": [{"type": "text", "text": format!("{summary}\n{structured}")}],
+        "structuredContent": structured,
+        "isError": false
+    }))
+}
+
+/// Steps 1 to 5.
+async fn steps<T: Tool>(
+    call: &Call<'_>,
+    arguments: Value,
+    facts: &mut Facts,
+) -> Result<T::Output, McpError> {
+    // 1. Parse.
+    let (arguments, key) = idempotency::split_key(&T::SPEC, arguments)?;
+    facts.key.clone_from(&key);
+    let fingerprint = idempotency::fingerprint(T::SPEC.name, &arguments);
+    let args: T::Args = serde_json::from_value(arguments).map_err(|e| {
+        McpError::Rejected(format!(
+            "Invalid arguments for {}: {e}. See its inputSchema.",
+            T::SPEC.name
+        ))
+    })?;
+    let target = T::target(&args);
+    facts.project = target.project.map(str::to_owned);
+    facts.target = target.card.or(target.project).map(str::to_owned);
+    // 2. Admit.
+    let actor = admission::admit(call, &T::SPEC, target).await?;
+    // 3. Claim the key.
+    let claim = match &key {
+        Some(key) => match idempotency::claim(call, key, fingerprint).await? {
+            Claim::Replay(first) => {
+                facts.replayed = true;
+                return serde_json::from_str(&first).map_err(|e| {
+                    tracing::error!(error = %e, "a stored idempotent result is unreadable");
+                    McpError::Unavailable(
+                        "the first result of this idempotency_key cannot be read; use a new key"
+                            .into(),
+                    )
+                });
+            }
+            Claim::Fresh(claim) => Some(claim),
+        },
+        None => None,
+    };
+    // 4. The Tasker, through its pool.
+    let result = T::run(
+        call.gw.tasker.as_ref(),
+        &actor,
+        key.as_deref().unwrap_or_default(),
+        args,
+    )
+    .await;
+    // 5. Settle.
+    match (result, claim) {
+        (Ok(output), Some(claim)) => {
+            claim.finish(&output).await?;
+            Ok(output)
+        }
+        (Ok(output), None) => Ok(output),
+        (Err(error), claim) => {
+            if let Some(claim) = claim {
+                claim.abandon().await;
+            }
+            Err(explain(call, &T::SPEC, error).await)
+        }
+    }
+}
+
+/// Writes the call's audit row: durable before a write is answered; a read's row rides
+/// the next batch (a lost read row is logged, never turned into an error).
+async fn audit(call: &Call<'_>, row: AuditRow, write: bool) -> Result<(), McpError> {
+    if write {
+        call.gw.auditor.record(row).await.map_err(|e| {
+            tracing::error!(error = %e, "a write's audit row was not stored");
+            McpError::Unavailable(
+                "the audit log is unavailable; retry with the same idempotency_key — the change, if made, is replayed, not repeated"
+                    .into(),
+            )
+        })
+    } else {
+        if let Err(e) = call.gw.auditor.record_later(row).await {
+            tracing::warn!(error = %e, "read audit row not queued");
+        }
+        Ok(())
+    }
+}
+
+/// A call of a tool that does not exist: audited as refused, answered with what exists.
+pub async fn unknown_tool(call: &Call<'_>, name: &str) -> Result<Value, McpError> {
+    let lowered = name.to_lowercase();
+    let error = if ["delete", "archive", "remove", "destroy", "purge", "drop"]
+        .iter()
+        .any(|w| lowered.contains(w))
+    {
+        McpError::Denied(format!(
+            "There is no {name} tool: deleting and archiving are never possible through this gateway. \
+             To retire a card, move_card it to a completed or cancelled state, or add_comment to explain."
+        ))
+    } else {
+        let names: Vec<&str> = tools::ALL.iter().map(|spec| spec.name).collect();
+        McpError::InvalidParams(format!("Unknown tool: {name}. Tools: {}", names.join(", ")))
+    };
+    let row = AuditEvent::start(call.request_id, name)
+        .agent(call.who.agent_id, call.who.owner_id)
+        .finish(error.outcome(), Some(error.to_string()));
+    audit(call, row, false).await?;
+    Err(error)
+}
