@@ -1,0 +1,143 @@
+//! Errors are errors: a failing runtime is never an empty tool list (in either era, and
+//! never cacheable), and every refused or failed call is audited with readable text and
+//! an outcome that follows the error's kind.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::{agent_with, world, Client, ALL};
+use crate::both_engines;
+use crate::helpers::{Engine, TestApp};
+
+/// Runs one statement on the gateway's own database, behind its back.
+async fn sabotage(app: &TestApp, sql: &str) {
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&app.db.url)
+        .await
+        .unwrap();
+    sqlx::query(sql).execute(&mut conn).await.unwrap();
+}
+
+async fn a_failing_runtime_is_an_error_not_an_empty_list(engine: Engine) {
+    let w = world(engine, &[]).await;
+    let (_, token) = agent_with(
+        &w.app,
+        w.owner,
+        "lister",
+        json!([{"project_id": w.web, "scopes": ALL}]),
+        None,
+    )
+    .await;
+    // The token is authenticated (and cached) by initialize; no actor runs yet.
+    let mut client = Client::new(&w.app, &token);
+    client.init().await;
+    // The agent's profile can no longer be loaded: its actor cannot start.
+    sabotage(&w.app, "ALTER TABLE grants RENAME TO grants_gone").await;
+
+    let (status, body, _) = client.rpc("tools/list", json!({})).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], -32603, "{body}");
+    assert!(body.get("result").is_none(), "{body}");
+
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    let resp = w
+        .app
+        .http
+        .post(w.app.url("/mcp"))
+        .bearer_auth(&token)
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/list")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"_meta": meta}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["id"], 3);
+    assert!(body.get("result").is_none(), "nothing cacheable: {body}");
+    w.app.stop().await;
+}
+both_engines!(
+    a_failing_runtime_is_an_error_not_an_empty_list_,
+    a_failing_runtime_is_an_error_not_an_empty_list
+);
+
+async fn refused_calls_are_audited_in_plain_words(engine: Engine) {
+    let w = world(engine, &[]).await;
+    let (agent_id, token) = agent_with(
+        &w.app,
+        w.owner,
+        "auditee",
+        json!([{"project_id": w.web, "scopes": ALL}]),
+        None,
+    )
+    .await;
+    let mut client = Client::new(&w.app, &token);
+    client.init().await;
+    // Arguments that are not an object: a protocol error.
+    let (status, body, _) = client
+        .rpc(
+            "tools/call",
+            json!({"name": "get_card", "arguments": [1, 2]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["error"]["code"], -32602, "{body}");
+    // A write without its key: a tool error.
+    let result = client
+        .tool("move_card", json!({"card": "WEB-1", "state": "Done"}))
+        .await;
+    assert_eq!(result["isError"], true);
+    // No such tool, and a delete that never exists.
+    client
+        .rpc("tools/call", json!({"name": "frobnicate"}))
+        .await;
+    client.tool("delete_card", json!({"card": "WEB-1"})).await;
+
+    w.app.gateway.auditor.shutdown().await;
+    let (_, audit) = w
+        .app
+        .admin(
+            Method::GET,
+            &format!("/api/v1/admin/audit?agent_id={agent_id}&limit=50"),
+            None,
+        )
+        .await;
+    let rows = audit["items"].as_array().unwrap();
+    let row = |action: &str| {
+        rows.iter()
+            .find(|r| r["action"] == action)
+            .unwrap_or_else(|| panic!("no {action} row in {rows:?}"))
+    };
+    assert_eq!(row("get_card")["outcome"], "failed");
+    assert_eq!(
+        row("get_card")["reason"],
+        "tool arguments must be a JSON object"
+    );
+    let missing_key = row("move_card");
+    assert_eq!(missing_key["outcome"], "failed");
+    assert!(
+        missing_key["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("move_card writes, so it needs \"idempotency_key\""),
+        "{missing_key}"
+    );
+    // Bad input is a failure; asking for what is never allowed is a denial.
+    assert_eq!(row("frobnicate")["outcome"], "failed");
+    assert_eq!(row("delete_card")["outcome"], "denied");
+    for r in rows {
+        let reason = r["reason"].as_str().unwrap_or_default();
+        assert!(
+            !reason.contains(" { ") && !reason.contains("Failure"),
+            "Rust debug text in the audit log: {reason}"
+        );
+    }
+    w.app.stop().await;
+}
+both_engines!(
+    refused_calls_are_audited_in_plain_words_,
+    refused_calls_are_audited_in_plain_words
+);
