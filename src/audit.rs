@@ -5,6 +5,10 @@
 //! every write and every admin action uses it, so nothing is acknowledged before its
 //! audit row is on disk. [`Auditor::record_later`] lets read rows ride the next batch;
 //! [`Auditor::shutdown`] flushes whatever is queued.
+//!
+//! Every text field is [`bounded`] when the row is built: no control characters, a
+//! bounded length. A batch the store refuses anyway is retried row by row, so one row
+//! never costs another its place.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,9 +23,74 @@ use crate::store::{AuditRow, Outcome, Store};
 struct StoreSink(Arc<dyn Store>);
 
 impl BatchSink<AuditRow> for StoreSink {
+    /// One insert for the batch. If the store refuses it, each row is tried alone, so one
+    /// row the store cannot take never costs the others their place; a row refused alone
+    /// is stored with its text fields replaced by a printable escape. Only a store that
+    /// refuses that too fails the batch (then every caller is told, none is acked).
     async fn write(&self, batch: &[AuditRow]) -> Result<(), String> {
-        self.0.insert_audit(batch).await.map_err(|e| e.to_string())
+        let Err(batch_error) = self.0.insert_audit(batch).await else {
+            return Ok(());
+        };
+        if batch.len() == 1 {
+            return self.alone(&batch[0], &batch_error.to_string()).await;
+        }
+        tracing::warn!(error = %batch_error, rows = batch.len(), "audit batch refused; writing its rows one by one");
+        for row in batch {
+            if let Err(e) = self.0.insert_audit(std::slice::from_ref(row)).await {
+                self.alone(row, &e.to_string()).await?;
+            }
+        }
+        Ok(())
     }
+}
+
+impl StoreSink {
+    /// Stores a row the store refused, escaped; `Err` if even that is refused.
+    async fn alone(&self, row: &AuditRow, error: &str) -> Result<(), String> {
+        tracing::error!(%error, action = %row.action.escape_default(), "an audit row was refused; storing it escaped");
+        let escaped = AuditRow {
+            request_id: escape(&row.request_id),
+            action: escape(&row.action),
+            project_id: row.project_id.as_deref().map(escape),
+            target: row.target.as_deref().map(escape),
+            reason: row.reason.as_deref().map(escape),
+            idempotency_key: row.idempotency_key.as_deref().map(escape),
+            ..row.clone()
+        };
+        self.0
+            .insert_audit(std::slice::from_ref(&escaped))
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Printable ASCII only (`\u{…}` escapes for the rest), bounded.
+fn escape(text: &str) -> String {
+    bounded(&text.escape_default().to_string(), MAX_REASON)
+}
+
+/// The longest name, id or key stored in an audit row, in bytes.
+const MAX_FIELD: usize = 256;
+/// The longest reason stored in an audit row, in bytes.
+const MAX_REASON: usize = 2_048;
+
+/// `text` as the audit log stores it: control characters (NUL among them, which
+/// Postgres text cannot hold) replaced by U+FFFD, and cut to `max` bytes with a marker
+/// saying how much was cut. What an agent sends can therefore neither poison a batch nor
+/// flood the table.
+pub fn bounded(text: &str, max: usize) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect();
+    if clean.len() <= max {
+        return clean;
+    }
+    let mut end = max;
+    while !clean.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…[{} bytes cut]", &clean[..end], clean.len() - end)
 }
 
 /// The audit log's writer. Cheap to clone.
@@ -72,10 +141,10 @@ impl AuditEvent {
             started: Instant::now(),
             row: AuditRow {
                 at: Utc::now(),
-                request_id: request_id.to_owned(),
+                request_id: bounded(request_id, MAX_FIELD),
                 agent_id: None,
                 owner_id: None,
-                action: action.to_owned(),
+                action: bounded(action, MAX_FIELD),
                 project_id: None,
                 target: None,
                 outcome: Outcome::Allowed,
@@ -101,27 +170,43 @@ impl AuditEvent {
 
     /// The project touched.
     pub fn project(mut self, project_id: impl Into<String>) -> Self {
-        self.row.project_id = Some(project_id.into());
+        self.row.project_id = Some(bounded(&project_id.into(), MAX_FIELD));
         self
     }
 
     /// The object touched.
     pub fn target(mut self, target: impl Into<String>) -> Self {
-        self.row.target = Some(target.into());
+        self.row.target = Some(bounded(&target.into(), MAX_FIELD));
         self
     }
 
     /// The write's idempotency key.
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
-        self.row.idempotency_key = Some(key.into());
+        self.row.idempotency_key = Some(bounded(&key.into(), MAX_FIELD));
         self
     }
 
     /// Finishes the event with its outcome and reason.
     pub fn finish(mut self, outcome: Outcome, reason: Option<String>) -> AuditRow {
         self.row.outcome = outcome;
-        self.row.reason = reason;
+        self.row.reason = reason.map(|r| bounded(&r, MAX_REASON));
         self.row.latency_us = i64::try_from(self.started.elapsed().as_micros()).unwrap_or(i64::MAX);
         self.row
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_text_is_clean_and_bounded() {
+        assert_eq!(bounded("move_card", 256), "move_card");
+        assert_eq!(bounded("a\0b\nc", 256), "a\u{FFFD}b\u{FFFD}c");
+        let long = "é".repeat(2_000);
+        let cut = bounded(&long, 2_048);
+        assert!(cut.len() < 2_048 + 32, "{}", cut.len());
+        assert!(cut.ends_with("bytes cut]"));
+        assert_eq!(escape("x\0y"), "x\\u{0}y");
     }
 }
