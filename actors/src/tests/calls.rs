@@ -1,0 +1,150 @@
+//! Call pools: retries, timeouts and the breaker, bounded concurrency, the budget, and
+//! the tasks that run the calls.
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::*;
+
+#[derive(Debug, PartialEq)]
+struct Upstream(bool);
+
+impl Transient for Upstream {
+    fn is_transient(&self) -> bool {
+        self.0
+    }
+}
+
+fn calls(config: CallConfig) -> Arc<CallPool> {
+    Arc::new(CallPool::start("test-calls", config))
+}
+
+fn quick() -> CallConfig {
+    CallConfig {
+        workers: 2,
+        timeout: Duration::from_millis(200),
+        retries: 2,
+        backoff: Duration::from_millis(1),
+        breaker_failures: 100,
+        ..CallConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_with_the_same_request() {
+    let pool = calls(quick());
+    let attempts = Arc::new(Mutex::new(Vec::new()));
+    let seen = attempts.clone();
+    let result = pool
+        .call(move || {
+            let seen = seen.clone();
+            async move {
+                let mut s = seen.lock().unwrap();
+                s.push("key-1");
+                if s.len() < 3 {
+                    Err(Upstream(true))
+                } else {
+                    Ok(s.len())
+                }
+            }
+        })
+        .await;
+    assert_eq!(result, Ok(3));
+    assert_eq!(
+        *attempts.lock().unwrap(),
+        ["key-1", "key-1", "key-1"],
+        "every attempt re-sent the same key"
+    );
+
+    let once = Arc::new(AtomicUsize::new(0));
+    let n = once.clone();
+    let result: Result<(), _> = pool
+        .call(move || {
+            n.fetch_add(1, Ordering::SeqCst);
+            async { Err(Upstream(false)) }
+        })
+        .await;
+    assert_eq!(result, Err(CallError::Failed(Upstream(false))));
+    assert_eq!(
+        once.load(Ordering::SeqCst),
+        1,
+        "a permanent error is not retried"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_calls_time_out_and_open_the_breaker() {
+    let pool = calls(CallConfig {
+        breaker_failures: 3,
+        breaker_cooldown: Duration::from_secs(5),
+        retries: 0,
+        ..quick()
+    });
+    for _ in 0..3 {
+        let r: Result<(), CallError<Upstream>> = pool
+            .call(|| async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Ok(())
+            })
+            .await;
+        assert_eq!(r, Err(CallError::Timeout));
+    }
+    let fast: Result<(), CallError<Upstream>> = pool.call(|| async { Ok(()) }).await;
+    assert!(matches!(fast, Err(CallError::CircuitOpen(_))), "{fast:?}");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let probe: Result<(), CallError<Upstream>> = pool.call(|| async { Ok(()) }).await;
+    assert_eq!(
+        probe,
+        Ok(()),
+        "after the cooldown a probe goes through and closes the breaker"
+    );
+    let after: Result<(), CallError<Upstream>> = pool.call(|| async { Ok(()) }).await;
+    assert_eq!(after, Ok(()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_is_bounded_by_the_workers() {
+    let pool = calls(quick());
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (pool, now, peak) = (pool.clone(), now.clone(), peak.clone());
+            tokio::spawn(async move {
+                pool.call(move || {
+                    let (now, peak) = (now.clone(), peak.clone());
+                    async move {
+                        let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(n, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        now.fetch_sub(1, Ordering::SeqCst);
+                        Ok::<_, Upstream>(())
+                    }
+                })
+                .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), Ok(()));
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_request_budget_holds_calls_back() {
+    let pool = calls(CallConfig {
+        budget_per_minute: NonZeroU32::new(2),
+        ..quick()
+    });
+    for _ in 0..2 {
+        assert_eq!(pool.call(|| async { Ok::<_, Upstream>(()) }).await, Ok(()));
+    }
+    // The third call would have to wait ~30 s for budget, longer than its timeout.
+    assert_eq!(
+        pool.call(|| async { Ok::<_, Upstream>(()) }).await,
+        Err(CallError::Budget)
+    );
+}
