@@ -2,10 +2,11 @@
 //! the tasks that run the calls.
 
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::DropFlag;
 use crate::*;
 
 #[derive(Debug, PartialEq)]
@@ -146,5 +147,105 @@ async fn the_request_budget_holds_calls_back() {
     assert_eq!(
         pool.call(|| async { Ok::<_, Upstream>(()) }).await,
         Err(CallError::Budget)
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_call_gets_an_error_and_the_pool_keeps_serving() {
+    let pool = calls(CallConfig {
+        workers: 1,
+        ..quick()
+    });
+    let (panicking, queued) = tokio::join!(
+        pool.call(|| async {
+            panic!("upstream client bug");
+            #[allow(unreachable_code)]
+            Ok::<(), Upstream>(())
+        }),
+        pool.call(|| async { Ok::<_, Upstream>(1) }),
+    );
+    assert_eq!(panicking, Err(CallError::Dropped), "an error, not a hang");
+    assert_eq!(queued, Ok(1), "the call queued behind it still ran");
+    for n in 0..3 {
+        assert_eq!(
+            pool.call(move || async move { Ok::<_, Upstream>(n) }).await,
+            Ok(n),
+            "the panic did not take the only slot with it"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_pool_aborts_its_running_calls() {
+    let pool = calls(CallConfig {
+        timeout: Duration::from_secs(3600),
+        ..quick()
+    });
+    let started = Arc::new(AtomicUsize::new(0));
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let caller = tokio::spawn({
+        let (pool, started, cancelled) = (pool.clone(), started.clone(), cancelled.clone());
+        async move {
+            pool.call(move || {
+                started.fetch_add(1, Ordering::SeqCst);
+                let flag = DropFlag(cancelled.clone());
+                async move {
+                    let _flag = flag;
+                    std::future::pending::<Result<(), Upstream>>().await
+                }
+            })
+            .await
+        }
+    });
+    while started.load(Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    // The caller gives up; then the last handle to the pool goes.
+    caller.abort();
+    assert!(caller.await.unwrap_err().is_cancelled());
+    assert!(!cancelled.load(Ordering::SeqCst));
+    drop(pool);
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert!(
+        cancelled.load(Ordering::SeqCst),
+        "the call died with the pool instead of running on untracked"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_runs_queued_calls_then_refuses_new_ones() {
+    let pool = calls(CallConfig {
+        workers: 1,
+        timeout: Duration::from_secs(10),
+        ..quick()
+    });
+    let started = Arc::new(AtomicUsize::new(0));
+    let slow = tokio::spawn({
+        let (pool, started) = (pool.clone(), started.clone());
+        async move {
+            pool.call(move || {
+                started.fetch_add(1, Ordering::SeqCst);
+                async {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    Ok::<_, Upstream>("slow")
+                }
+            })
+            .await
+        }
+    });
+    let queued = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.call(|| async { Ok::<_, Upstream>("queued") }).await }
+    });
+    while started.load(Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    pool.shutdown().await;
+    assert_eq!(slow.await.unwrap(), Ok("slow"), "the running call finished");
+    assert_eq!(queued.await.unwrap(), Ok("queued"), "the queued call ran");
+    assert_eq!(
+        pool.call(|| async { Ok::<_, Upstream>("late") }).await,
+        Err(CallError::Dropped),
+        "a call after shutdown is refused, not left waiting"
     );
 }

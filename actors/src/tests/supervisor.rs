@@ -3,13 +3,14 @@
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use uuid::Uuid;
 
+use super::DropFlag;
 use crate::agent::Msg;
 use crate::*;
 
@@ -228,4 +229,65 @@ async fn the_work_session_lives_in_the_actor() {
     assert_eq!(sup.finish_session(p.agent_id).await.unwrap(), Some(second));
     assert_eq!(sup.snapshot(p.agent_id).await.unwrap().session, None);
     assert_eq!(sup.finish_session(p.agent_id).await.unwrap(), None);
+}
+
+/// Answers the first load; every later load (a reload) hangs until cancelled.
+struct StuckReload {
+    profile: AgentProfile,
+    loads: AtomicUsize,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl ProfileLoader for StuckReload {
+    fn load(&self, _: Uuid) -> BoxFuture<'_, Result<Option<AgentProfile>, String>> {
+        if self.loads.fetch_add(1, Ordering::SeqCst) == 0 {
+            let profile = self.profile.clone();
+            return Box::pin(async move { Ok(Some(profile)) });
+        }
+        let flag = DropFlag(self.cancelled.clone());
+        Box::pin(async move {
+            let _flag = flag;
+            std::future::pending().await
+        })
+    }
+}
+
+/// A supervisor whose agent's actor is waiting for a reload that never answers.
+async fn reload_in_flight() -> (Supervisor, Arc<StuckReload>) {
+    let loader = Arc::new(StuckReload {
+        profile: profile(10),
+        loads: AtomicUsize::new(0),
+        cancelled: Arc::new(AtomicBool::new(false)),
+    });
+    let sup = Supervisor::new(loader.clone(), SupervisorConfig::default());
+    let id = loader.profile.agent_id;
+    sup.admit(id, read(None)).await.unwrap();
+    sup.revoke(Revocation::Reload(id));
+    while loader.loads.load(Ordering::SeqCst) < 2 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!loader.cancelled.load(Ordering::SeqCst));
+    (sup, loader)
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_aborts_a_reload_in_flight() {
+    let (sup, loader) = reload_in_flight().await;
+    sup.shutdown().await;
+    assert!(
+        loader.cancelled.load(Ordering::SeqCst),
+        "the reload ended with the supervisor instead of running on untracked"
+    );
+    assert_eq!(sup.running(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_supervisor_aborts_a_reload_in_flight() {
+    let (sup, loader) = reload_in_flight().await;
+    drop(sup);
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert!(
+        loader.cancelled.load(Ordering::SeqCst),
+        "the reload died with the supervisor"
+    );
 }

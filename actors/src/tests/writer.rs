@@ -118,4 +118,3 @@ async fn shutdown_flushes_queued_rows() {
     assert_eq!(sink.batches.lock().unwrap().iter().flatten().count(), 100);
     assert_eq!(pool.submit(1).await, Err(WriteError::Closed));
 }
-
