@@ -8,7 +8,8 @@
 //! revocation lands is caught by the revocation epoch: a profile loaded before the
 //! revocation is loaded again.
 //!
-//! Starting an actor, its restart loop and the profile reloader live in [`lifecycle`].
+//! Starting an actor, its restart loop and the profile reloader live in
+//! `supervisor/lifecycle.rs`.
 //! Every task the supervisor spawns is tracked: actor tasks in one set, which
 //! [`Supervisor::shutdown`] waits for; reload tasks in another, which it aborts (a reload
 //! only reads). Dropping the last handle to the supervisor aborts both sets.
