@@ -2,7 +2,7 @@
 //!
 //! The actor owns its mailbox receiver, its profile (grants, scopes, rate), its work
 //! session and its counters. What must survive a panic and restart lives in
-//! [`Shared`], outside the task: the rate-limit bucket (a crash must not refill it), the
+//! `Shared`, outside the task: the rate-limit bucket (a crash must not refill it), the
 //! revocation flag (a crash must not un-revoke) and the last-activity clock.
 //!
 //! Admission itself — the request, the verdict and the checks in order — lives in

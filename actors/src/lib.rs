@@ -14,7 +14,7 @@
 //!   only after the batch holding its item is durable.
 //! * [`calls`] — pools of call actors for a slow upstream (the Tasker): bounded
 //!   concurrency, timeouts, retries, a circuit breaker and a request budget.
-//! * [`panic`] — the restart loop shared by every actor: a panic is logged and the actor
+//! * [`panic`](mod@panic) — the restart loop shared by every actor: a panic is logged and the actor
 //!   starts again on the same mailbox.
 //! * `tasks` (internal) — every task the runtime spawns is tracked in a `JoinSet`: panics
 //!   are logged, shutdown waits for or aborts them, and dropping the owner aborts them.

@@ -16,3 +16,10 @@ impl Drop for DropFlag {
         self.0.store(true, Ordering::SeqCst);
     }
 }
+
+/// Yields to the runtime until `done` holds: for waiting on a spawned task's progress.
+async fn until(done: impl Fn() -> bool) {
+    while !done() {
+        tokio::task::yield_now().await;
+    }
+}

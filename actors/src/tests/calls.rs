@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::DropFlag;
+use super::{until, DropFlag};
 use crate::*;
 
 #[derive(Debug, PartialEq)]
@@ -197,9 +197,7 @@ async fn dropping_the_pool_aborts_its_running_calls() {
             .await
         }
     });
-    while started.load(Ordering::SeqCst) == 0 {
-        tokio::task::yield_now().await;
-    }
+    until(|| started.load(Ordering::SeqCst) > 0).await;
     // The caller gives up; then the last handle to the pool goes.
     caller.abort();
     assert!(caller.await.unwrap_err().is_cancelled());
@@ -237,9 +235,7 @@ async fn shutdown_runs_queued_calls_then_refuses_new_ones() {
         let pool = pool.clone();
         async move { pool.call(|| async { Ok::<_, Upstream>("queued") }).await }
     });
-    while started.load(Ordering::SeqCst) == 0 {
-        tokio::task::yield_now().await;
-    }
+    until(|| started.load(Ordering::SeqCst) > 0).await;
     pool.shutdown().await;
     assert_eq!(slow.await.unwrap(), Ok("slow"), "the running call finished");
     assert_eq!(queued.await.unwrap(), Ok("queued"), "the queued call ran");

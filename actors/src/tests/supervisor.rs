@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use uuid::Uuid;
 
-use super::DropFlag;
+use super::{until, DropFlag};
 use crate::agent::Msg;
 use crate::*;
 
@@ -263,9 +263,7 @@ async fn reload_in_flight() -> (Supervisor, Arc<StuckReload>) {
     let id = loader.profile.agent_id;
     sup.admit(id, read(None)).await.unwrap();
     sup.revoke(Revocation::Reload(id));
-    while loader.loads.load(Ordering::SeqCst) < 2 {
-        tokio::task::yield_now().await;
-    }
+    until(|| loader.loads.load(Ordering::SeqCst) == 2).await;
     assert!(!loader.cancelled.load(Ordering::SeqCst));
     (sup, loader)
 }
