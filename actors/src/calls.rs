@@ -1,8 +1,10 @@
 //! A pool of call actors for a slow, sometimes failing upstream (the Tasker).
 //!
-//! Callers hand a call to the pool's bounded queue; a fixed number of worker tasks run
-//! them, so the upstream never sees more than `workers` calls at once and a slow
-//! upstream never blocks an agent's actor or the supervisor. Each call gets:
+//! Callers hand a call to the pool's bounded queue; a dispatcher runs each as a task of
+//! one `JoinSet`, never more than `workers` at once, so the upstream never sees more than
+//! `workers` calls and a slow upstream never blocks an agent's actor or the supervisor.
+//! A panicking call is logged and its caller gets an error; shutdown waits for the
+//! calls, and dropping the pool aborts them. Each call gets:
 //!
 //! * a timeout per attempt;
 //! * retries of transient failures (the caller's closure re-sends the *same* request —
@@ -21,10 +23,11 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::panic::catch;
+use crate::tasks::{report, Tasks};
 
 /// What the pool needs to know about an upstream error.
 pub trait Transient {
@@ -93,12 +96,13 @@ pub enum CallError<E> {
     /// The queue stayed full.
     #[error("too many calls are waiting for the upstream")]
     Overloaded,
-    /// The worker failed while running the call.
+    /// The call panicked, was aborted, or the pool is shut down.
     #[error("the call failed inside the gateway")]
     Dropped,
 }
 
-type Job = Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>;
+/// One call with all its attempts; it answers its caller through a oneshot.
+type Job = BoxFuture<'static, ()>;
 
 #[derive(Debug)]
 struct Breaker {
@@ -145,38 +149,33 @@ impl Breaker {
 }
 
 /// A pool of call workers in front of one upstream. Cheap to share behind an `Arc`.
+///
+/// One dispatcher task takes calls off the queue and runs each as its own task in a
+/// [`JoinSet`], never more than `workers` at once. A call that panics is reaped and
+/// logged by the dispatcher, its slot goes to the next call, and its caller gets
+/// [`CallError::Dropped`]. [`CallPool::shutdown`] runs what is queued and waits;
+/// dropping the pool aborts the dispatcher and every call it runs.
 #[derive(Debug)]
 pub struct CallPool {
     tx: mpsc::Sender<Job>,
+    stop: watch::Sender<bool>,
+    dispatcher: Tasks,
     breaker: Arc<Breaker>,
     budget: Option<Arc<DefaultDirectRateLimiter>>,
     config: CallConfig,
 }
 
 impl CallPool {
-    /// Starts `config.workers` workers.
+    /// Starts the pool: at most `config.workers` calls run at once.
     pub fn start(name: &'static str, config: CallConfig) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(config.queue.max(1));
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        for index in 0..config.workers.max(1) {
-            let rx = Arc::clone(&rx);
-            tokio::spawn(async move {
-                loop {
-                    let job = rx.lock().await.recv().await;
-                    let Some(job) = job else { return };
-                    if let Err(panic) = catch(job()).await {
-                        tracing::error!(
-                            pool = name,
-                            worker = index,
-                            panic,
-                            "call worker panicked; its caller gets an error"
-                        );
-                    }
-                }
-            });
-        }
+        let (stop, stopped) = watch::channel(false);
+        let dispatcher = Tasks::new(name);
+        dispatcher.spawn(dispatch(name, rx, config.workers.max(1), stopped));
         Self {
             tx,
+            stop,
+            dispatcher,
             breaker: Arc::new(Breaker {
                 failures: AtomicU32::new(0),
                 open_until: Mutex::new(None),
@@ -205,17 +204,63 @@ impl CallPool {
         let (reply, answer) = oneshot::channel();
         let (breaker, budget, config) =
             (Arc::clone(&self.breaker), self.budget.clone(), self.config);
-        let job: Job = Box::new(move || {
-            Box::pin(async move {
-                let result = attempts(&call, &breaker, budget.as_deref(), config).await;
-                let _ = reply.send(result);
-            })
+        let job: Job = Box::pin(async move {
+            let result = attempts(&call, &breaker, budget.as_deref(), config).await;
+            let _ = reply.send(result);
         });
         self.tx
             .send_timeout(job, self.config.queue_wait)
             .await
-            .map_err(|_| CallError::Overloaded)?;
+            .map_err(|e| match e {
+                mpsc::error::SendTimeoutError::Timeout(_) => CallError::Overloaded,
+                mpsc::error::SendTimeoutError::Closed(_) => CallError::Dropped,
+            })?;
+        // A panicking or aborted call drops `reply`: its caller gets an error, never a hang.
         answer.await.unwrap_or(Err(CallError::Dropped))
+    }
+
+    /// Stops taking calls (new ones get [`CallError::Dropped`]), runs the calls already
+    /// queued, and waits until every call has finished. Each call is bounded by its
+    /// timeouts, so this ends.
+    pub async fn shutdown(&self) {
+        self.stop.send_replace(true);
+        self.dispatcher.shutdown().await;
+    }
+}
+
+/// The dispatcher: runs queued calls as tasks of one `JoinSet`, at most `workers` at a
+/// time, and reaps them so a panic is logged and frees its slot. Once told to stop it
+/// closes the queue, runs what was queued, and ends when nothing is left.
+async fn dispatch(
+    name: &'static str,
+    mut queue: mpsc::Receiver<Job>,
+    workers: usize,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut running = JoinSet::new();
+    let (mut queued, mut stopping) = (true, false);
+    loop {
+        tokio::select! {
+            // Reap first, so a freed slot is seen before the next call is taken.
+            biased;
+            Some(done) = running.join_next() => {
+                if let Err(error) = done {
+                    report(name, error);
+                }
+            }
+            // An error means the pool is gone: stop as well.
+            _ = stop.changed(), if !stopping => {
+                stopping = true;
+                queue.close();
+            }
+            job = queue.recv(), if queued && running.len() < workers => match job {
+                Some(job) => {
+                    running.spawn(job);
+                }
+                None => queued = false,
+            },
+            else => return,
+        }
     }
 }
 

@@ -14,8 +14,10 @@
 //!   only after the batch holding its item is durable.
 //! * [`calls`] — pools of call actors for a slow upstream (the Tasker): bounded
 //!   concurrency, timeouts, retries, a circuit breaker and a request budget.
-//! * [`panic`] — the restart loop shared by every actor: a panic is logged and the actor
+//! * [`panic`](mod@panic) — the restart loop shared by every actor: a panic is logged and the actor
 //!   starts again on the same mailbox.
+//! * `tasks` (internal) — every task the runtime spawns is tracked in a `JoinSet`: panics
+//!   are logged, shutdown waits for or aborts them, and dropping the owner aborts them.
 //!
 //! Channel graph (no cycle of bounded channels): handlers → agent mailbox (bounded) →
 //! oneshot reply; handlers → writer mailbox (bounded) → oneshot ack; revocations →
@@ -27,6 +29,7 @@ pub mod calls;
 pub mod panic;
 pub mod revocation;
 pub mod supervisor;
+mod tasks;
 pub mod writer;
 
 pub use agent::{

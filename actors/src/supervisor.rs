@@ -7,6 +7,14 @@
 //! watching [`Supervisor::watch_revoked`]) to act on it. An actor being started while a
 //! revocation lands is caught by the revocation epoch: a profile loaded before the
 //! revocation is loaded again.
+//!
+//! Starting an actor, its restart loop and the profile reloader live in
+//! `supervisor/lifecycle.rs`.
+//! Every task the supervisor spawns is tracked: actor tasks in one set, which
+//! [`Supervisor::shutdown`] waits for; reload tasks in another, which it aborts (a reload
+//! only reads). Dropping the last handle to the supervisor aborts both sets.
+
+mod lifecycle;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,11 +23,11 @@ use std::time::Duration;
 use dashmap::DashMap;
 use futures::future::BoxFuture;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::agent::{AgentActor, Exit, Msg, Reload, Shared};
-use crate::panic::{catch, RestartPolicy, Restarts};
+use crate::agent::{Msg, Shared};
+use crate::panic::RestartPolicy;
+use crate::tasks::Tasks;
 use crate::{
     ActorError, Admission, AdmitRequest, AgentProfile, AgentSnapshot, Revocation, WorkSession,
 };
@@ -73,7 +81,10 @@ struct Inner {
     generation: AtomicU64,
     epoch: AtomicU64,
     shutting_down: AtomicBool,
-    tasks: std::sync::Mutex<JoinSet<()>>,
+    /// The agent actors' tasks.
+    actors: Tasks,
+    /// Profile reloads running off the actors' tasks.
+    reloads: Tasks,
 }
 
 /// The agent runtime's entry point. Cheap to clone.
@@ -104,7 +115,8 @@ impl Supervisor {
                 generation: AtomicU64::new(0),
                 epoch: AtomicU64::new(0),
                 shutting_down: AtomicBool::new(false),
-                tasks: std::sync::Mutex::new(JoinSet::new()),
+                actors: Tasks::new("agent actors"),
+                reloads: Tasks::new("profile reloads"),
             }),
         }
     }
@@ -272,18 +284,13 @@ impl Supervisor {
         !self.inner.shutting_down.load(Ordering::SeqCst)
     }
 
-    /// Stops every actor and waits for them to finish their current message.
+    /// Stops every actor and waits for them to finish their current message. Profile
+    /// reloads still running are aborted: an actor that is stopping needs no profile.
     pub async fn shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
+        self.inner.reloads.abort().await;
         self.inner.registry.clear();
-        let mut tasks = std::mem::take(
-            &mut *self
-                .inner
-                .tasks
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        while tasks.join_next().await.is_some() {}
+        self.inner.actors.shutdown().await;
     }
 
     /// The running actor's mailbox, for tests that inject messages.
@@ -304,123 +311,6 @@ impl Supervisor {
     }
 
     fn forget(&self, agent_id: Uuid, generation: u64) {
-        self.inner
-            .registry
-            .remove_if(&agent_id, |_, h| h.generation == generation);
-    }
-
-    /// The running actor's handle, or a newly started one.
-    async fn handle(&self, agent_id: Uuid) -> Result<Option<Handle>, ActorError> {
-        if let Some(handle) = self.inner.registry.get(&agent_id) {
-            return Ok(Some(handle.clone()));
-        }
-        if !self.is_alive() {
-            return Err(ActorError::ShuttingDown);
-        }
-        loop {
-            let epoch = self.inner.epoch.load(Ordering::SeqCst);
-            let profile = self
-                .inner
-                .loader
-                .load(agent_id)
-                .await
-                .map_err(ActorError::Load)?;
-            let Some(profile) = profile else {
-                return Ok(None);
-            };
-            if self.inner.epoch.load(Ordering::SeqCst) != epoch {
-                continue; // a revocation landed while we loaded: load again
-            }
-            let entry = self
-                .inner
-                .registry
-                .entry(agent_id)
-                .or_insert_with(|| self.start(profile));
-            return Ok(Some(entry.clone()));
-        }
-    }
-
-    fn start(&self, profile: AgentProfile) -> Handle {
-        let (tx, mut rx) = mpsc::channel(self.inner.config.mailbox.max(1));
-        let shared = Arc::new(Shared::new(profile));
-        let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed);
-        let handle = Handle {
-            tx: tx.clone(),
-            shared: Arc::clone(&shared),
-            generation,
-        };
-        let me = tx.downgrade();
-        drop(tx);
-        let mut revocations = self.inner.revocations.subscribe();
-        let weak = Arc::downgrade(&self.inner);
-        let reload = self.reloader();
-        let config = self.inner.config;
-        let task = async move {
-            let agent_id = shared.agent_id;
-            let name = format!("agent:{agent_id}");
-            let mut restarts = Restarts::new(config.restart);
-            loop {
-                // After a restart the actor starts from the last profile it accepted.
-                let mut actor = AgentActor::new(shared.profile(), Arc::clone(&shared));
-                let run = actor.run(&mut rx, &mut revocations, &me, &reload, config.idle_timeout);
-                match catch(run).await {
-                    Ok(Exit::Closed) => break,
-                    Ok(Exit::Idle) => {
-                        // Leave the registry first, so new callers start a fresh actor,
-                        // then answer whatever is already queued.
-                        if let Some(inner) = weak.upgrade() {
-                            inner
-                                .registry
-                                .remove_if(&agent_id, |_, h| h.generation == generation);
-                        }
-                        rx.close();
-                        while let Ok(msg) = rx.try_recv() {
-                            actor.handle(msg);
-                        }
-                        break;
-                    }
-                    Err(panic) => {
-                        let again = restarts.record(&name, &panic);
-                        shared.restarts.store(restarts.total(), Ordering::Relaxed);
-                        if !again {
-                            break;
-                        }
-                    }
-                }
-            }
-            if let Some(inner) = weak.upgrade() {
-                inner
-                    .registry
-                    .remove_if(&agent_id, |_, h| h.generation == generation);
-            }
-        };
-        let mut tasks = self
-            .inner
-            .tasks
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Reap finished actors so the set does not grow with every start.
-        while tasks.try_join_next().is_some() {}
-        tasks.spawn(task);
-        handle
-    }
-
-    fn reloader(&self) -> Reload {
-        let loader = Arc::clone(&self.inner.loader);
-        Arc::new(move |agent_id, me: mpsc::WeakSender<Msg>| {
-            let loader = Arc::clone(&loader);
-            tokio::spawn(async move {
-                let profile = loader.load(agent_id).await;
-                let Some(tx) = me.upgrade() else { return };
-                match profile {
-                    Ok(profile) => {
-                        let _ = tx.send(Msg::Refresh(profile)).await;
-                    }
-                    Err(error) => {
-                        tracing::warn!(%agent_id, %error, "reloading agent profile failed; it stays refused until the next reload");
-                    }
-                }
-            });
-        })
+        self.inner.forget(agent_id, generation);
     }
 }

@@ -14,14 +14,14 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::panic::{catch, RestartPolicy, Restarts};
+use crate::tasks::Tasks;
 
 /// Makes a batch durable. The service implements it over its store.
 pub trait BatchSink<T>: Send + Sync + 'static {
@@ -88,7 +88,7 @@ pub struct WriterPool<T> {
     senders: Vec<mpsc::Sender<Item<T>>>,
     next: AtomicUsize,
     stop: watch::Sender<bool>,
-    tasks: Mutex<JoinSet<()>>,
+    tasks: Tasks,
     mailbox_wait: Duration,
 }
 
@@ -104,7 +104,7 @@ impl<T: Send + 'static> WriterPool<T> {
     /// Starts `config.writers` writers over `sink`.
     pub fn start<S: BatchSink<T>>(name: &'static str, sink: Arc<S>, config: WriterConfig) -> Self {
         let (stop, _) = watch::channel(false);
-        let mut tasks = JoinSet::new();
+        let tasks = Tasks::new(name);
         let senders = (0..config.writers.max(1))
             .map(|index| {
                 let (tx, rx) = mpsc::channel(config.mailbox.max(1));
@@ -121,7 +121,7 @@ impl<T: Send + 'static> WriterPool<T> {
             senders,
             next: AtomicUsize::new(0),
             stop,
-            tasks: Mutex::new(tasks),
+            tasks,
             mailbox_wait: config.mailbox_wait,
         }
     }
@@ -166,9 +166,7 @@ impl<T: Send + 'static> WriterPool<T> {
     /// Stops accepting rows, flushes everything queued, and waits for the writers.
     pub async fn shutdown(&self) {
         self.stop.send_replace(true);
-        let mut tasks =
-            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
-        while tasks.join_next().await.is_some() {}
+        self.tasks.shutdown().await;
     }
 }
 

@@ -1,0 +1,132 @@
+//! Admission: what a call asks for, the actor's verdict, and the checks that reach it.
+//!
+//! `decide` does no I/O. In order: revoked or inactive, unverified (a revocation may
+//! have been missed), project granted, scope held, rate. Only a call that passes every
+//! other check consumes rate budget.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+
+use super::{AgentActor, ADMITTED, DENIED, RATE_LIMITED};
+
+/// A request for admission: the scope the operation needs and, when it targets one
+/// project, that project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdmitRequest {
+    /// The scope the operation needs, e.g. `cards:write`.
+    pub scope: String,
+    /// The project the operation touches, when it touches exactly one.
+    pub project_id: Option<String>,
+    /// Whether the call counts against the rate limit (every agent call does).
+    pub rate_limited: bool,
+}
+
+/// The actor's verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Go ahead. Carries the projects where the agent holds the requested scope, so
+    /// list operations can filter without a second round trip.
+    Allowed {
+        /// Projects where the requested scope is held.
+        projects: Vec<String>,
+    },
+    /// Refused, with the reason.
+    Denied(DenyReason),
+}
+
+/// Why admission was refused. Each reason carries what the caller needs to do better.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DenyReason {
+    /// The agent is revoked or disabled, or its owner may no longer use agents.
+    Revoked,
+    /// A revocation may have been missed; the actor refuses until it has re-read the
+    /// agent's status.
+    Unverified,
+    /// The agent holds this scope nowhere (or not in the named project).
+    MissingScope {
+        /// The scope that was needed.
+        scope: String,
+        /// The scopes the agent does hold (in the project, when one was named).
+        held: Vec<String>,
+    },
+    /// The project is not granted to the agent.
+    ProjectNotGranted {
+        /// The project asked for.
+        project_id: String,
+        /// The projects the agent may use.
+        granted: Vec<String>,
+    },
+    /// Over the rate limit; retry after this long.
+    RateLimited {
+        /// The earliest time a retry can succeed.
+        retry_after: Duration,
+    },
+}
+
+impl AgentActor {
+    /// Decides `request`, counts the verdict and marks the agent active.
+    pub(super) fn admit(&mut self, request: &AdmitRequest) -> Admission {
+        self.shared.touch();
+        let verdict = self.decide(request);
+        let counter = match &verdict {
+            Admission::Allowed { .. } => ADMITTED,
+            Admission::Denied(DenyReason::RateLimited { .. }) => RATE_LIMITED,
+            Admission::Denied(_) => DENIED,
+        };
+        self.shared.counters[counter].fetch_add(1, Ordering::Relaxed);
+        verdict
+    }
+
+    fn decide(&self, request: &AdmitRequest) -> Admission {
+        if self.shared.is_revoked() || !self.profile.active {
+            return Admission::Denied(DenyReason::Revoked);
+        }
+        if self.unverified {
+            return Admission::Denied(DenyReason::Unverified);
+        }
+        let projects: Vec<String> = match &request.project_id {
+            Some(project_id) => {
+                let Some(scopes) = self.scopes_by_project.get(project_id) else {
+                    return Admission::Denied(DenyReason::ProjectNotGranted {
+                        project_id: project_id.clone(),
+                        granted: self.scopes_by_project.keys().cloned().collect(),
+                    });
+                };
+                if !scopes.contains(&request.scope) {
+                    return Admission::Denied(DenyReason::MissingScope {
+                        scope: request.scope.clone(),
+                        held: scopes.iter().cloned().collect(),
+                    });
+                }
+                vec![project_id.clone()]
+            }
+            None => {
+                let projects: Vec<String> = self
+                    .scopes_by_project
+                    .iter()
+                    .filter(|(_, scopes)| scopes.contains(&request.scope))
+                    .map(|(project, _)| project.clone())
+                    .collect();
+                if projects.is_empty() {
+                    let held: BTreeSet<String> =
+                        self.scopes_by_project.values().flatten().cloned().collect();
+                    return Admission::Denied(DenyReason::MissingScope {
+                        scope: request.scope.clone(),
+                        held: held.into_iter().collect(),
+                    });
+                }
+                projects
+            }
+        };
+        if request.rate_limited {
+            if let Err(not_until) = self.limiter.check() {
+                let retry_after = not_until.wait_time_from(DefaultClock::default().now());
+                return Admission::Denied(DenyReason::RateLimited { retry_after });
+            }
+        }
+        Admission::Allowed { projects }
+    }
+}

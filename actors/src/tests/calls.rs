@@ -1,0 +1,247 @@
+//! Call pools: retries, timeouts and the breaker, bounded concurrency, the budget, and
+//! the tasks that run the calls.
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::{until, DropFlag};
+use crate::*;
+
+#[derive(Debug, PartialEq)]
+struct Upstream(bool);
+
+impl Transient for Upstream {
+    fn is_transient(&self) -> bool {
+        self.0
+    }
+}
+
+fn calls(config: CallConfig) -> Arc<CallPool> {
+    Arc::new(CallPool::start("test-calls", config))
+}
+
+fn quick() -> CallConfig {
+    CallConfig {
+        workers: 2,
+        timeout: Duration::from_millis(200),
+        retries: 2,
+        backoff: Duration::from_millis(1),
+        breaker_failures: 100,
+        ..CallConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_with_the_same_request() {
+    let pool = calls(quick());
+    let attempts = Arc::new(Mutex::new(Vec::new()));
+    let seen = attempts.clone();
+    let result = pool
+        .call(move || {
+            let seen = seen.clone();
+            async move {
+                let mut s = seen.lock().unwrap();
+                s.push("key-1");
+                if s.len() < 3 {
+                    Err(Upstream(true))
+                } else {
+                    Ok(s.len())
+                }
+            }
+        })
+        .await;
+    assert_eq!(result, Ok(3));
+    assert_eq!(
+        *attempts.lock().unwrap(),
+        ["key-1", "key-1", "key-1"],
+        "every attempt re-sent the same key"
+    );
+
+    let once = Arc::new(AtomicUsize::new(0));
+    let n = once.clone();
+    let result: Result<(), _> = pool
+        .call(move || {
+            n.fetch_add(1, Ordering::SeqCst);
+            async { Err(Upstream(false)) }
+        })
+        .await;
+    assert_eq!(result, Err(CallError::Failed(Upstream(false))));
+    assert_eq!(
+        once.load(Ordering::SeqCst),
+        1,
+        "a permanent error is not retried"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_calls_time_out_and_open_the_breaker() {
+    let pool = calls(CallConfig {
+        breaker_failures: 3,
+        breaker_cooldown: Duration::from_secs(5),
+        retries: 0,
+        ..quick()
+    });
+    for _ in 0..3 {
+        let r: Result<(), CallError<Upstream>> = pool
+            .call(|| async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Ok(())
+            })
+            .await;
+        assert_eq!(r, Err(CallError::Timeout));
+    }
+    let fast: Result<(), CallError<Upstream>> = pool.call(|| async { Ok(()) }).await;
+    assert!(matches!(fast, Err(CallError::CircuitOpen(_))), "{fast:?}");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let probe: Result<(), CallError<Upstream>> = pool.call(|| async { Ok(()) }).await;
+    assert_eq!(
+        probe,
+        Ok(()),
+        "after the cooldown a probe goes through and closes the breaker"
+    );
+    let after: Result<(), CallError<Upstream>> = pool.call(|| async { Ok(()) }).await;
+    assert_eq!(after, Ok(()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_is_bounded_by_the_workers() {
+    let pool = calls(quick());
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (pool, now, peak) = (pool.clone(), now.clone(), peak.clone());
+            tokio::spawn(async move {
+                pool.call(move || {
+                    let (now, peak) = (now.clone(), peak.clone());
+                    async move {
+                        let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(n, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        now.fetch_sub(1, Ordering::SeqCst);
+                        Ok::<_, Upstream>(())
+                    }
+                })
+                .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), Ok(()));
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_request_budget_holds_calls_back() {
+    let pool = calls(CallConfig {
+        budget_per_minute: NonZeroU32::new(2),
+        ..quick()
+    });
+    for _ in 0..2 {
+        assert_eq!(pool.call(|| async { Ok::<_, Upstream>(()) }).await, Ok(()));
+    }
+    // The third call would have to wait ~30 s for budget, longer than its timeout.
+    assert_eq!(
+        pool.call(|| async { Ok::<_, Upstream>(()) }).await,
+        Err(CallError::Budget)
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_call_gets_an_error_and_the_pool_keeps_serving() {
+    let pool = calls(CallConfig {
+        workers: 1,
+        ..quick()
+    });
+    let (panicking, queued) = tokio::join!(
+        pool.call(|| async {
+            panic!("upstream client bug");
+            #[allow(unreachable_code)]
+            Ok::<(), Upstream>(())
+        }),
+        pool.call(|| async { Ok::<_, Upstream>(1) }),
+    );
+    assert_eq!(panicking, Err(CallError::Dropped), "an error, not a hang");
+    assert_eq!(queued, Ok(1), "the call queued behind it still ran");
+    for n in 0..3 {
+        assert_eq!(
+            pool.call(move || async move { Ok::<_, Upstream>(n) }).await,
+            Ok(n),
+            "the panic did not take the only slot with it"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_pool_aborts_its_running_calls() {
+    let pool = calls(CallConfig {
+        timeout: Duration::from_secs(3600),
+        ..quick()
+    });
+    let started = Arc::new(AtomicUsize::new(0));
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let caller = tokio::spawn({
+        let (pool, started, cancelled) = (pool.clone(), started.clone(), cancelled.clone());
+        async move {
+            pool.call(move || {
+                started.fetch_add(1, Ordering::SeqCst);
+                let flag = DropFlag(cancelled.clone());
+                async move {
+                    let _flag = flag;
+                    std::future::pending::<Result<(), Upstream>>().await
+                }
+            })
+            .await
+        }
+    });
+    until(|| started.load(Ordering::SeqCst) > 0).await;
+    // The caller gives up; then the last handle to the pool goes.
+    caller.abort();
+    assert!(caller.await.unwrap_err().is_cancelled());
+    assert!(!cancelled.load(Ordering::SeqCst));
+    drop(pool);
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert!(
+        cancelled.load(Ordering::SeqCst),
+        "the call died with the pool instead of running on untracked"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_runs_queued_calls_then_refuses_new_ones() {
+    let pool = calls(CallConfig {
+        workers: 1,
+        timeout: Duration::from_secs(10),
+        ..quick()
+    });
+    let started = Arc::new(AtomicUsize::new(0));
+    let slow = tokio::spawn({
+        let (pool, started) = (pool.clone(), started.clone());
+        async move {
+            pool.call(move || {
+                started.fetch_add(1, Ordering::SeqCst);
+                async {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    Ok::<_, Upstream>("slow")
+                }
+            })
+            .await
+        }
+    });
+    let queued = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.call(|| async { Ok::<_, Upstream>("queued") }).await }
+    });
+    until(|| started.load(Ordering::SeqCst) > 0).await;
+    pool.shutdown().await;
+    assert_eq!(slow.await.unwrap(), Ok("slow"), "the running call finished");
+    assert_eq!(queued.await.unwrap(), Ok("queued"), "the queued call ran");
+    assert_eq!(
+        pool.call(|| async { Ok::<_, Upstream>("late") }).await,
+        Err(CallError::Dropped),
+        "a call after shutdown is refused, not left waiting"
+    );
+}
