@@ -9,6 +9,9 @@
 //! The `where` clause of the `Store` impl below lists what the code needs of a driver
 //! (executors, the bound and decoded types); both drivers provide all of it, and the
 //! compiler checks so where `PgStore` and `SqliteStore` are used.
+//!
+//! It is longer than the engine files because it is the whole store: one short method per
+//! `Store` method, in the trait's order, each one statement or transaction.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -27,7 +30,9 @@ pub struct SqlStore<DB: Database> {
 
 impl<DB: Database> std::fmt::Debug for SqlStore<DB> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqlStore").field("pool", &self.pool).finish()
+        f.debug_struct("SqlStore")
+            .field("pool", &self.pool)
+            .finish()
     }
 }
 

@@ -457,7 +457,10 @@ async fn a_rate_that_is_not_a_rate_is_a_corrupt_row(engine: Engine) {
         .upsert_user(&user(owner, true), Utc::now())
         .await
         .unwrap();
-    let agent = store.create_agent(&new_agent(owner, "codex-1")).await.unwrap();
+    let agent = store
+        .create_agent(&new_agent(owner, "codex-1"))
+        .await
+        .unwrap();
     assert_eq!(agent.rate_per_minute, Some(60));
 
     write_bad_rate(engine, &db.url, agent.id, "rate_per_minute", -5).await;
@@ -468,7 +471,10 @@ async fn a_rate_that_is_not_a_rate_is_a_corrupt_row(engine: Engine) {
         }
         other => panic!("expected a corrupt {column}, got {other:?}"),
     };
-    expect_corrupt(store.get_agent(agent.id).await.map(|_| ()), "rate_per_minute");
+    expect_corrupt(
+        store.get_agent(agent.id).await.map(|_| ()),
+        "rate_per_minute",
+    );
     expect_corrupt(store.list_agents(None).await.map(|_| ()), "rate_per_minute");
     expect_corrupt(
         store.agent_profile(agent.id).await.map(|_| ()),
@@ -477,7 +483,10 @@ async fn a_rate_that_is_not_a_rate_is_a_corrupt_row(engine: Engine) {
 
     // Zero is no rate either (the schema says `> 0`).
     write_bad_rate(engine, &db.url, agent.id, "rate_per_minute", 0).await;
-    expect_corrupt(store.get_agent(agent.id).await.map(|_| ()), "rate_per_minute");
+    expect_corrupt(
+        store.get_agent(agent.id).await.map(|_| ()),
+        "rate_per_minute",
+    );
 
     // SQLite's INTEGER holds more than a u32; such a rate is not cut down to one.
     if engine == Engine::Sqlite {
