@@ -3,13 +3,19 @@
 //! * [`postgres`] — production and multi-replica deployments;
 //! * [`sqlite`] — the embedded default, so one command runs the whole gateway.
 //!
+//! Both are one [`SqlStore`] (`shared.rs`) over their sqlx driver: every statement that
+//! reads the same on both engines is written once there, with the rows it decodes and the
+//! rules applied to them in `rows.rs`. An engine's own file holds only what differs.
+//!
 //! Handlers hold an `Arc<dyn Store>`: the engine is picked once, by the URL's scheme, and
 //! nothing above this module knows which one it got. The same test suite
-//! (`tests/store.rs`) runs against both. Migrations live in `migrations/<engine>/` and are
+//! (`tests/integration/store.rs`) runs against both. Migrations live in `migrations/<engine>/` and are
 //! applied by `agent-gateway migrate` (or at `serve` start), never inside a constructor,
 //! so `/readyz` can tell whether they are current.
 
 pub mod postgres;
+mod rows;
+mod shared;
 pub mod sqlite;
 mod types;
 
@@ -20,6 +26,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::config::DatabaseUrl;
+pub use shared::SqlStore;
 pub use types::*;
 
 /// Errors of the storage layer.

@@ -411,3 +411,91 @@ async fn settings_are_set_once(engine: Engine) {
     assert_eq!(store.setting("k").await.unwrap().as_deref(), Some("v1"));
 }
 both_engines!(settings_are_set_once_, settings_are_set_once);
+
+/// Writes a rate the schema forbids, as a hand edit or a bug would: SQLite is told to
+/// skip CHECK constraints on this connection, Postgres loses the constraint.
+async fn write_bad_rate(engine: Engine, url: &str, agent: Uuid, column: &str, value: i64) {
+    use sqlx::Connection;
+    match engine {
+        Engine::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query("PRAGMA ignore_check_constraints = ON")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            sqlx::query(&format!("UPDATE agents SET {column} = $1 WHERE id = $2"))
+                .bind(value)
+                .bind(agent)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        Engine::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query(&format!(
+                "ALTER TABLE agents DROP CONSTRAINT IF EXISTS agents_{column}_check"
+            ))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            sqlx::query(&format!("UPDATE agents SET {column} = $1 WHERE id = $2"))
+                .bind(i32::try_from(value).unwrap())
+                .bind(agent)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// A stored rate is never changed on the way out: one that cannot be a rate makes the
+/// row corrupt (it used to come back as its absolute value: -5 became 5).
+async fn a_rate_that_is_not_a_rate_is_a_corrupt_row(engine: Engine) {
+    let (store, db) = fresh_store(engine).await;
+    let owner = Uuid::new_v4();
+    store
+        .upsert_user(&user(owner, true), Utc::now())
+        .await
+        .unwrap();
+    let agent = store
+        .create_agent(&new_agent(owner, "codex-1"))
+        .await
+        .unwrap();
+    assert_eq!(agent.rate_per_minute, Some(60));
+
+    write_bad_rate(engine, &db.url, agent.id, "rate_per_minute", -5).await;
+    let expect_corrupt = |result: StoreResult<_>, column: &str| match result {
+        Err(StoreError::Corrupt(message)) => {
+            assert!(message.contains(&agent.id.to_string()), "{message}");
+            assert!(message.contains(column), "{message}");
+        }
+        other => panic!("expected a corrupt {column}, got {other:?}"),
+    };
+    expect_corrupt(
+        store.get_agent(agent.id).await.map(|_| ()),
+        "rate_per_minute",
+    );
+    expect_corrupt(store.list_agents(None).await.map(|_| ()), "rate_per_minute");
+    expect_corrupt(
+        store.agent_profile(agent.id).await.map(|_| ()),
+        "rate_per_minute",
+    );
+
+    // Zero is no rate either (the schema says `> 0`).
+    write_bad_rate(engine, &db.url, agent.id, "rate_per_minute", 0).await;
+    expect_corrupt(
+        store.get_agent(agent.id).await.map(|_| ()),
+        "rate_per_minute",
+    );
+
+    // SQLite's INTEGER holds more than a u32; such a rate is not cut down to one.
+    if engine == Engine::Sqlite {
+        write_bad_rate(engine, &db.url, agent.id, "rate_per_minute", 60).await;
+        write_bad_rate(engine, &db.url, agent.id, "rate_burst", 5_000_000_000).await;
+        expect_corrupt(store.get_agent(agent.id).await.map(|_| ()), "rate_burst");
+    }
+}
+both_engines!(
+    a_rate_that_is_not_a_rate_is_a_corrupt_row_,
+    a_rate_that_is_not_a_rate_is_a_corrupt_row
+);
