@@ -134,6 +134,26 @@ impl Kit {
         }
     }
 
+    async fn all_projects_listed(&self) -> Result<String, String> {
+        let projects = self
+            .client
+            .all_projects()
+            .await
+            .map_err(|e| e.to_string())?;
+        for wanted in [&self.target.project, &self.target.other_project] {
+            if !projects.iter().any(|p| &p.id == wanted) {
+                return Err(format!("project {wanted} is missing from {projects:?}"));
+            }
+        }
+        if !projects.is_sorted_by(|a, b| a.identifier <= b.identifier) {
+            return Err("projects are not ordered by identifier".into());
+        }
+        Ok(format!(
+            "{} projects, ordered by identifier",
+            projects.len()
+        ))
+    }
+
     async fn context_is_complete(&self) -> Result<String, String> {
         let ctx = self
             .client
@@ -485,6 +505,10 @@ pub async fn run(mut target: CheckTarget) -> Vec<CheckResult> {
         CheckResult {
             name: "granted project listed",
             outcome: kit.granted_project_visible().await,
+        },
+        CheckResult {
+            name: "all projects listed",
+            outcome: kit.all_projects_listed().await,
         },
         CheckResult {
             name: "project context complete",

@@ -20,6 +20,19 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// The gateway acting as itself, not as an agent (nil agent id, name
+    /// `agent-gateway`): checking grants for `owner_id` (nil for the admin), or listing
+    /// projects for an admin.
+    pub fn gateway(owner_id: Uuid, owner_name: &str, granted: Vec<String>) -> Actor {
+        Actor {
+            agent_id: Uuid::nil(),
+            agent_name: "agent-gateway".into(),
+            owner_id,
+            owner_name: owner_name.into(),
+            granted,
+        }
+    }
+
     /// How history and comments name the actor.
     pub fn display(&self) -> String {
         format!("{} (on behalf of {})", self.agent_name, self.owner_name)
