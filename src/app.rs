@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::audit::Auditor;
 use crate::config::{Config, TaskerKind};
-use crate::gateway::{self, Gateway, GatewayParts};
+use crate::gateway::{self, Authority, Gateway};
 use crate::identity::Authenticator;
 use crate::launcher::{self, LauncherClient, LauncherError, SharedEntitlements};
 use crate::mcp::origin::OriginPolicy;
@@ -261,17 +261,19 @@ async fn assemble(
         ),
         None => Arc::new(launcher::Embedded),
     };
-    let gateway = Gateway::new(GatewayParts {
-        config: Arc::new(config),
+    let gateway = Gateway::new(
+        Arc::new(config),
         store,
         supervisor,
         auditor,
         auth,
         tasker,
-        admin_token,
-        fanout: fanout.clone(),
-        entitlements,
-    });
+        Authority {
+            admin_token,
+            entitlements,
+            fanout: fanout.clone(),
+        },
+    );
     Ok(Assembled {
         gateway,
         embedded,

@@ -58,6 +58,7 @@ impl Gateway {
             return Err(GatewayError::OwnerBlocked(owner.id));
         }
         let entitled = self
+            .authority
             .entitlements
             .may_use_agents(&owner)
             .await
@@ -145,7 +146,10 @@ impl Gateway {
             .set_agent_status(agent_id, AgentStatus::Revoked, reason, Utc::now())
             .await?
             .ok_or(GatewayError::UnknownAgent(agent_id))?;
-        self.fanout.apply(Change::AgentRevoked(agent_id)).await;
+        self.authority
+            .fanout
+            .apply(Change::AgentRevoked(agent_id))
+            .await;
         Ok(agent)
     }
 }

@@ -38,8 +38,8 @@ pub use standing::UserChanges;
 
 /// Everything a request handler may touch. Cheap to clone.
 ///
-/// The six public fields are what the MCP layer reads directly; the rest is reached
-/// through methods.
+/// The six public fields are what the MCP layer reads directly; who may act (the
+/// [`Authority`]) is reached only through the gateway's operations.
 #[derive(Debug, Clone)]
 pub struct Gateway {
     /// The validated configuration.
@@ -54,48 +54,32 @@ pub struct Gateway {
     pub auth: Authenticator,
     /// The Tasker, behind its call pool.
     pub tasker: Arc<dyn Tasker>,
-    admin_token: TokenHash,
-    fanout: Fanout,
-    entitlements: SharedEntitlements,
+    authority: Authority,
 }
 
-/// What [`Gateway::new`] is assembled from (by `app.rs`, or a test).
-#[derive(Debug)]
-pub struct GatewayParts {
-    /// The validated configuration.
-    pub config: Arc<Config>,
-    /// The store.
-    pub store: Arc<dyn Store>,
-    /// The agent actor runtime.
-    pub supervisor: Supervisor,
-    /// The audit writer pool.
-    pub auditor: Auditor,
-    /// Token → agent.
-    pub auth: Authenticator,
-    /// The Tasker, behind its call pool.
-    pub tasker: Arc<dyn Tasker>,
+/// Who may act, and how a change in that is put in force: the admin credential, the
+/// entitlement port, and the fan-out of standing changes to this and every replica.
+#[derive(Debug, Clone)]
+pub struct Authority {
     /// The admin token's hash.
     pub admin_token: TokenHash,
-    /// Applies standing changes here and on every other replica.
-    pub fanout: Fanout,
     /// Who may use Codex agents (the user table, or Launcher's access check).
     pub entitlements: SharedEntitlements,
+    /// Applies standing changes here and on every other replica.
+    pub fanout: Fanout,
 }
 
 impl Gateway {
-    /// The core, from its parts.
-    pub fn new(parts: GatewayParts) -> Self {
-        let GatewayParts {
-            config,
-            store,
-            supervisor,
-            auditor,
-            auth,
-            tasker,
-            admin_token,
-            fanout,
-            entitlements,
-        } = parts;
+    /// The core, from its parts (assembled by `app.rs`).
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        supervisor: Supervisor,
+        auditor: Auditor,
+        auth: Authenticator,
+        tasker: Arc<dyn Tasker>,
+        authority: Authority,
+    ) -> Self {
         Self {
             config,
             store,
@@ -103,15 +87,15 @@ impl Gateway {
             auditor,
             auth,
             tasker,
-            admin_token,
-            fanout,
-            entitlements,
+            authority,
         }
     }
 
     /// Whether `presented` is the admin token (constant-time comparison of hashes).
     pub fn is_admin_token(&self, presented: &str) -> bool {
-        self.admin_token.matches(&TokenHash::of(presented).0)
+        self.authority
+            .admin_token
+            .matches(&TokenHash::of(presented).0)
     }
 }
 

@@ -75,7 +75,10 @@ impl Gateway {
                     now,
                 )
                 .await?;
-            self.fanout.apply(Change::OwnerDisabled(user.id)).await;
+            self.authority
+                .fanout
+                .apply(Change::OwnerDisabled(user.id))
+                .await;
         } else if !had && has && before.is_some() {
             self.store
                 .set_owner_agents_status(
@@ -86,10 +89,16 @@ impl Gateway {
                     now,
                 )
                 .await?;
-            self.fanout.apply(Change::OwnerRestored(user.id)).await;
+            self.authority
+                .fanout
+                .apply(Change::OwnerRestored(user.id))
+                .await;
         }
         // Any cached entitlement answer for this user is now stale.
-        self.entitlements.forget(user.id, &user.client_id).await;
+        self.authority
+            .entitlements
+            .forget(user.id, &user.client_id)
+            .await;
         Ok(UserChanges {
             created: before.is_none(),
             user,
@@ -141,7 +150,10 @@ impl Gateway {
                 detail,
             })
             .await?;
-        self.fanout.apply(Change::OwnerDisabled(user_id)).await;
+        self.authority
+            .fanout
+            .apply(Change::OwnerDisabled(user_id))
+            .await;
         Ok(Some(changes))
     }
 }
