@@ -14,12 +14,14 @@
 
 pub mod check;
 pub mod embedded;
+mod error;
 pub mod http;
 pub mod nodedc;
 pub mod pool;
 mod types;
 
 use async_trait::async_trait;
+pub use error::*;
 pub use types::*;
 
 /// The Tasker port. Every method names the acting agent and its owner ([`Actor`]), and
