@@ -1,5 +1,11 @@
 //! The Tasker port: the embedded tracker on both engines, the nodedc client against the
 //! contract served over a real socket, the conformance kit, and the binaries.
+//!
+//! Longer than most test files on purpose: one `contract_story` walks every operation of
+//! the contract and is run against both the embedded tracker and the nodedc client, so
+//! the two are held to exactly the same story; splitting it would split that guarantee.
+//! The rest (a deliberately broken adapter the kit must catch, the two binaries) is
+//! short and uses the same helpers.
 
 use std::sync::Arc;
 
