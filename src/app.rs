@@ -57,7 +57,7 @@ pub enum StartError {
     #[error("the stored admin token hash is corrupt; delete the `{ADMIN_TOKEN_SETTING}` setting to generate a new one")]
     AdminHash,
     /// The stored key that signs MCP session ids is missing or unreadable.
-    #[error("the stored MCP session key is missing or corrupt (not 64 hex digits); delete the `{SESSION_KEY_SETTING}` setting and restart to generate a new one (open MCP sessions will have to reconnect)")]
+    #[error("the stored MCP session key is missing or corrupt (not 64 hex digits); delete the `{SESSION_KEY_SETTING}` setting and restart every replica to generate a new one (open MCP sessions will have to reconnect)")]
     SessionKey,
     /// The Launcher client could not be built.
     #[error("the Launcher client could not be built ({0}); check GATEWAY_LAUNCHER_URL and GATEWAY_LAUNCHER_TOKEN")]
