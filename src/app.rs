@@ -14,9 +14,9 @@ use tokio::task::JoinHandle;
 
 use crate::audit::Auditor;
 use crate::config::{Config, TaskerKind};
-use crate::gateway::Gateway;
+use crate::gateway::{self, Authority, Gateway};
 use crate::identity::Authenticator;
-use crate::launcher::{self, LauncherClient, SharedEntitlements};
+use crate::launcher::{self, LauncherClient, LauncherError, SharedEntitlements};
 use crate::mcp::origin::OriginPolicy;
 use crate::mcp::session::Sessions;
 use crate::mcp::Mcp;
@@ -56,6 +56,12 @@ pub enum StartError {
     /// The stored admin token hash is unreadable.
     #[error("the stored admin token hash is corrupt; delete the `{ADMIN_TOKEN_SETTING}` setting to generate a new one")]
     AdminHash,
+    /// The stored key that signs MCP session ids is missing or unreadable.
+    #[error("the stored MCP session key is missing or corrupt (not 64 hex digits); delete the `{SESSION_KEY_SETTING}` setting and restart every replica to generate a new one (open MCP sessions will have to reconnect)")]
+    SessionKey,
+    /// The Launcher client could not be built.
+    #[error("the Launcher client could not be built ({0}); check GATEWAY_LAUNCHER_URL and GATEWAY_LAUNCHER_TOKEN")]
+    Launcher(LauncherError),
 }
 
 /// Things worth telling the person who started the gateway, once.
@@ -70,6 +76,9 @@ pub struct Announcements {
 pub struct Application {
     listener: TcpListener,
     gateway: Gateway,
+    /// The embedded tracker, when it is the Tasker (the demo seed creates projects in it).
+    embedded: Option<EmbeddedTasker>,
+    fanout: Fanout,
     mcp: Mcp,
     closing: tokio::sync::watch::Sender<bool>,
     /// What to print at start.
@@ -107,12 +116,16 @@ impl Application {
         }
         let mut announcements = Announcements::default();
         let admin_token = admin_credential(&config, store.as_ref(), &mut announcements).await?;
-        let session_key = shared_secret(store.as_ref(), SESSION_KEY_SETTING).await?;
-        let gateway = assemble(config, store, admin_token).await?;
+        let session_key = session_key(store.as_ref()).await?;
+        let Assembled {
+            gateway,
+            embedded,
+            fanout,
+        } = assemble(config, store, admin_token).await?;
         let (closing, closing_rx) = tokio::sync::watch::channel(false);
         let mcp = Mcp {
             closing: closing_rx,
-            sessions: Arc::new(Sessions::new(session_key).map_err(|_| StartError::AdminHash)?),
+            sessions: Arc::new(Sessions::new(session_key).map_err(|_| StartError::SessionKey)?),
             origins: Arc::new(OriginPolicy::new(gateway.config.allowed_origins.clone())),
             metadata_url: gateway
                 .config
@@ -125,6 +138,8 @@ impl Application {
         Ok(Self {
             listener,
             gateway,
+            embedded,
+            fanout,
             mcp,
             closing,
             announcements,
@@ -141,6 +156,12 @@ impl Application {
         &self.gateway
     }
 
+    /// The embedded tracker, when `GATEWAY_TASKER=embedded` (for the demo seed, which
+    /// creates projects, something the Tasker port does not offer).
+    pub fn embedded(&self) -> Option<&EmbeddedTasker> {
+        self.embedded.as_ref()
+    }
+
     /// Serves until `shutdown` completes, then drains: in-flight requests finish, queued
     /// audit rows are flushed, actors stop.
     pub async fn run_until(
@@ -148,7 +169,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let gateway = self.gateway.clone();
-        let background = spawn_background(&gateway);
+        let background = spawn_background(&gateway, &self.fanout);
         let router = crate::http::router(gateway.clone(), self.mcp);
         let closing = self.closing;
         let shutdown = async move {
@@ -171,18 +192,25 @@ impl Application {
     }
 }
 
+/// What [`assemble`] wires: the core, and the parts of it only `app.rs` touches.
+struct Assembled {
+    gateway: Gateway,
+    embedded: Option<EmbeddedTasker>,
+    fanout: Fanout,
+}
+
 /// Wires the runtime around a store.
 async fn assemble(
     config: Config,
     store: Arc<dyn Store>,
     admin_token: TokenHash,
-) -> Result<Gateway, StartError> {
+) -> Result<Assembled, StartError> {
     let default_rate = RateSpec {
         per_minute: NonZeroU32::new(config.rate_per_minute).unwrap_or(NonZeroU32::MIN),
         burst: NonZeroU32::new(config.rate_burst).unwrap_or(NonZeroU32::MIN),
     };
     let supervisor = Supervisor::new(
-        Gateway::profile_loader(Arc::clone(&store), default_rate),
+        gateway::profile_loader(Arc::clone(&store), default_rate),
         SupervisorConfig {
             idle_timeout: config.agent_idle,
             ..SupervisorConfig::default()
@@ -226,29 +254,30 @@ async fn assemble(
     let fanout = Fanout::new(&config.database, auth.clone(), supervisor.clone())
         .await
         .map_err(|e| StartError::Store(StoreError::Database(e)))?;
-    let launcher_client = match &config.launcher {
-        Some((url, token)) => Some(
+    let entitlements: SharedEntitlements = match &config.launcher {
+        Some((url, token)) => Arc::new(
             LauncherClient::new(url.clone(), token.clone(), Duration::from_secs(30))
-                .map_err(|e| StartError::Store(StoreError::Corrupt(e.to_string())))?,
+                .map_err(StartError::Launcher)?,
         ),
-        None => None,
-    };
-    let entitlements: SharedEntitlements = match &launcher_client {
-        Some(client) => Arc::new(client.clone()),
         None => Arc::new(launcher::Embedded),
     };
-    Ok(Gateway {
-        entitlements,
-        launcher_client,
-        fanout,
-        config: Arc::new(config),
+    let gateway = Gateway::new(
+        Arc::new(config),
         store,
         supervisor,
         auditor,
         auth,
-        admin_token,
         tasker,
+        Authority {
+            admin_token,
+            entitlements,
+            fanout: fanout.clone(),
+        },
+    );
+    Ok(Assembled {
+        gateway,
         embedded,
+        fanout,
     })
 }
 
@@ -282,25 +311,35 @@ async fn admin_credential(
     parse_hash(&stored)
 }
 
-/// A random 32-byte secret kept in the store: the first replica to start creates it,
-/// every replica reads the same one.
-async fn shared_secret(store: &dyn Store, setting: &str) -> Result<[u8; 32], StartError> {
-    if store.setting(setting).await?.is_none() {
+/// The key that signs MCP session ids: a random 32-byte secret kept in the store. The
+/// first replica to start creates it, every replica reads the same one.
+async fn session_key(store: &dyn Store) -> Result<[u8; 32], StartError> {
+    if store.setting(SESSION_KEY_SETTING).await?.is_none() {
         let fresh = Token::mint(TokenKind::Admin)?.hash();
-        store.init_setting(setting, &fresh.to_hex()).await?;
+        store
+            .init_setting(SESSION_KEY_SETTING, &fresh.to_hex())
+            .await?;
     }
-    let stored = store.setting(setting).await?.ok_or(StartError::AdminHash)?;
-    Ok(parse_hash(&stored)?.0)
+    let stored = store
+        .setting(SESSION_KEY_SETTING)
+        .await?
+        .ok_or(StartError::SessionKey)?;
+    decode_32(&stored).ok_or(StartError::SessionKey)
 }
 
 fn parse_hash(hex_text: &str) -> Result<TokenHash, StartError> {
-    let bytes = hex::decode(hex_text).map_err(|_| StartError::AdminHash)?;
-    let bytes: [u8; 32] = bytes.try_into().map_err(|_| StartError::AdminHash)?;
-    Ok(TokenHash(bytes))
+    decode_32(hex_text)
+        .map(TokenHash)
+        .ok_or(StartError::AdminHash)
+}
+
+/// 64 hex digits as 32 bytes.
+fn decode_32(hex_text: &str) -> Option<[u8; 32]> {
+    hex::decode(hex_text).ok()?.try_into().ok()
 }
 
 /// Periodic upkeep: token usage, expired idempotency keys.
-fn spawn_background(gateway: &Gateway) -> Vec<JoinHandle<()>> {
+fn spawn_background(gateway: &Gateway, fanout: &Fanout) -> Vec<JoinHandle<()>> {
     let usage = {
         let auth = gateway.auth.clone();
         tokio::spawn(async move {
@@ -328,10 +367,6 @@ fn spawn_background(gateway: &Gateway) -> Vec<JoinHandle<()>> {
         })
     };
     let mut tasks = vec![usage, purge];
-    tasks.extend(
-        gateway
-            .fanout
-            .spawn(Arc::clone(&gateway.store), gateway.config.reconcile_every),
-    );
+    tasks.extend(fanout.spawn(Arc::clone(&gateway.store), gateway.config.reconcile_every));
     tasks
 }

@@ -8,7 +8,8 @@ use crate::audit::AuditEvent;
 use crate::gateway::{CreateAgent, Gateway, GatewayError};
 use crate::scopes::Scope;
 use crate::store::{Outcome, UserUpsert};
-use crate::tasker::embedded::{default_states, NewProject};
+use crate::tasker::embedded::{default_states, EmbeddedTasker, NewProject};
+use crate::tasker::Tasker;
 use crate::token::Token;
 
 /// What the seed made.
@@ -26,14 +27,10 @@ pub struct Demo {
     pub other: String,
 }
 
-/// Seeds the demo. Identifiers get a numeric suffix when `--demo` runs on a store that
-/// already has them.
-pub async fn seed(gw: &Gateway) -> Result<Demo, GatewayError> {
-    let embedded = gw.embedded.as_ref().ok_or_else(|| {
-        GatewayError::Invalid(
-            "the demo needs the embedded tracker (GATEWAY_TASKER=embedded)".into(),
-        )
-    })?;
+/// Seeds the demo; its projects are created in `embedded`, which must be the gateway's
+/// Tasker. Identifiers get a numeric suffix when `--demo` runs on a store that already
+/// has them.
+pub async fn seed(gw: &Gateway, embedded: &EmbeddedTasker) -> Result<Demo, GatewayError> {
     let owner_id = Uuid::now_v7();
     let owner_name = "Demo Owner";
     gw.upsert_user(

@@ -56,13 +56,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         say!("Generated admin token (shown once; only its hash is stored):");
         say!("  export GATEWAY_ADMIN_TOKEN={}", token.expose());
     }
-    // The automatic demo needs the embedded tracker; `--demo` says so if it is absent.
-    let empty = gw.config.database.is_sqlite()
-        && gw.embedded.is_some()
-        && gw.store.count_users().await? == 0;
+    // The demo needs the embedded tracker; `--demo` says so if it is absent.
+    let empty = gw.config.database.is_sqlite() && gw.store.count_users().await? == 0;
     if gw.config.demo || empty {
-        let demo = crate::demo::seed(&gw).await?;
-        print_demo(&gw, &demo);
+        match app.embedded() {
+            Some(embedded) => {
+                let demo = crate::demo::seed(&gw, embedded).await?;
+                print_demo(&gw, &demo);
+            }
+            None if gw.config.demo => {
+                anyhow::bail!("the demo needs the embedded tracker (GATEWAY_TASKER=embedded)")
+            }
+            None => {}
+        }
     }
     app.run_until(shutdown_signal()).await?;
     tracing::info!("stopped");

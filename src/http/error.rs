@@ -202,7 +202,7 @@ impl From<GatewayError> for ApiError {
                 code: "unknown_project",
                 message,
             },
-            GatewayError::Tasker(_) => ApiError::Unavailable(message),
+            GatewayError::Tasker(_) | GatewayError::Launcher(_) => ApiError::Unavailable(message),
             GatewayError::NotMember(_) => ApiError::Forbidden {
                 code: "not_a_member",
                 message,

@@ -105,7 +105,7 @@ async fn create(
         Ok(c) => event
             .target(c.agent.id.to_string())
             .finish(Outcome::Allowed, None),
-        Err(e) => event.finish(Outcome::Denied, Some(e.to_string())),
+        Err(e) => event.finish(e.outcome(), Some(e.to_string())),
     };
     gw.auditor.record(row).await?;
     let created = result?;
@@ -130,7 +130,7 @@ async fn revoke(
     let result = gw.revoke_agent(agent_id, "revoked by its owner").await;
     let row = match &result {
         Ok(_) => event.finish(Outcome::Allowed, None),
-        Err(e) => event.finish(Outcome::Failed, Some(e.to_string())),
+        Err(e) => event.finish(e.outcome(), Some(e.to_string())),
     };
     gw.auditor.record(row).await?;
     Ok(Json(result?))

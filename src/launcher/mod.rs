@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use moka::future::Cache;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
+use uuid::Uuid;
 
 use crate::store::User;
 
@@ -32,6 +33,9 @@ pub struct LauncherError(pub String);
 pub trait Entitlements: Send + Sync + std::fmt::Debug + 'static {
     /// Whether `user` may use Codex agents now.
     async fn may_use_agents(&self, user: &User) -> Result<bool, LauncherError>;
+    /// Forgets anything remembered about `user_id` of `client_id`: their standing just
+    /// changed (a Launcher event, or the admin API), so the next check asks afresh.
+    async fn forget(&self, user_id: Uuid, client_id: &str);
 }
 
 /// The embedded default: the user table, kept by the admin API.
@@ -43,6 +47,10 @@ impl Entitlements for Embedded {
     async fn may_use_agents(&self, user: &User) -> Result<bool, LauncherError> {
         Ok(user.codex_agents && !user.blocked)
     }
+
+    async fn forget(&self, _user_id: Uuid, _client_id: &str) {
+        // The user table is read afresh on every check; nothing is remembered.
+    }
 }
 
 /// Launcher's access check over HTTP:
@@ -53,7 +61,7 @@ pub struct LauncherClient {
     http: reqwest::Client,
     base: Url,
     token: SecretString,
-    cache: Cache<(uuid::Uuid, String), bool>,
+    cache: Cache<(Uuid, String), bool>,
 }
 
 impl LauncherClient {
@@ -72,11 +80,6 @@ impl LauncherClient {
                 .time_to_live(ttl)
                 .build(),
         })
-    }
-
-    /// Forgets the cached answer for a user (a webhook event changed it).
-    pub async fn forget(&self, user: uuid::Uuid, client: &str) {
-        self.cache.invalidate(&(user, client.to_owned())).await;
     }
 
     async fn ask(&self, user: &User) -> Result<bool, LauncherError> {
@@ -126,6 +129,12 @@ impl Entitlements for LauncherClient {
         let answer = self.ask(user).await?;
         self.cache.insert(key, answer).await;
         Ok(answer)
+    }
+
+    async fn forget(&self, user_id: Uuid, client_id: &str) {
+        self.cache
+            .invalidate(&(user_id, client_id.to_owned()))
+            .await;
     }
 }
 

@@ -17,7 +17,7 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::audit::AuditEvent;
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, GatewayError};
 use crate::http::error::ApiError;
 use crate::http::extract::{Json, RequestId};
 use crate::store::{Outcome, UserUpsert};
@@ -156,7 +156,7 @@ pub async fn receive(
     let result = apply(&gw, &event).await;
     let row = match &result {
         Ok(()) => audit.finish(Outcome::Allowed, Some(format!("event {}", event.id))),
-        Err(e) => audit.finish(Outcome::Failed, Some(e.to_string())),
+        Err(e) => audit.finish(e.outcome(), Some(e.to_string())),
     };
     gw.auditor.record(row).await?;
     result?;
@@ -169,7 +169,7 @@ pub async fn receive(
     ))
 }
 
-async fn apply(gw: &Gateway, event: &Event) -> Result<(), ApiError> {
+async fn apply(gw: &Gateway, event: &Event) -> Result<(), GatewayError> {
     let detail = Some(format!("launcher event {}", event.id));
     if event.kind == EventKind::UserAnnulled {
         gw.annul_user(event.user_id, "launcher", detail).await?;
@@ -203,8 +203,5 @@ async fn apply(gw: &Gateway, event: &Event) -> Result<(), ApiError> {
         detail,
     )
     .await?;
-    if let Some(client) = &gw.launcher_client {
-        client.forget(event.user_id, &event.client_id).await;
-    }
     Ok(())
 }

@@ -14,12 +14,14 @@
 
 pub mod check;
 pub mod embedded;
+mod error;
 pub mod http;
 pub mod nodedc;
 pub mod pool;
 mod types;
 
 use async_trait::async_trait;
+pub use error::*;
 pub use types::*;
 
 /// The Tasker port. Every method names the acting agent and its owner ([`Actor`]), and
@@ -30,6 +32,10 @@ pub use types::*;
 pub trait Tasker: Send + Sync + std::fmt::Debug + 'static {
     /// The granted projects (all of `actor.granted` that exist).
     async fn projects(&self, actor: &Actor) -> TaskerResult<Vec<ProjectSummary>>;
+    /// Every project the Tasker holds, ordered by identifier, whoever is granted what:
+    /// for an admin choosing what to grant, and to name the known projects when a grant
+    /// names an unknown one. Never called on an agent's behalf.
+    async fn all_projects(&self) -> TaskerResult<Vec<ProjectSummary>>;
     /// States, labels and members of one project.
     async fn project_context(
         &self,

@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use url::Url;
+use uuid::Uuid;
 
 use super::*;
 
@@ -174,6 +175,14 @@ impl Tasker for NodedcTasker {
     async fn projects(&self, actor: &Actor) -> TaskerResult<Vec<ProjectSummary>> {
         let path = format!("projects?ids={}", seg(&actor.granted.join(",")));
         Ok(self.get::<Projects>(&path, actor).await?.projects)
+    }
+
+    async fn all_projects(&self) -> TaskerResult<Vec<ProjectSummary>> {
+        let gateway = Actor::gateway(Uuid::nil(), "gateway admin", Vec::new());
+        Ok(self
+            .get::<Projects>("projects/all", &gateway)
+            .await?
+            .projects)
     }
 
     async fn project_context(

@@ -87,6 +87,11 @@ impl Tasker for PooledTasker {
         .await
     }
 
+    async fn all_projects(&self) -> TaskerResult<Vec<ProjectSummary>> {
+        self.run(|t| Box::pin(async move { t.all_projects().await }))
+            .await
+    }
+
     async fn project_context(
         &self,
         actor: &Actor,

@@ -1,4 +1,8 @@
 //! The admin API and agent authentication over real HTTP.
+//!
+//! Somewhat over 400 lines because `bad_requests_get_clear_json_errors` (about 200 lines)
+//! is one table of malformed requests and the exact error each must get, then the
+//! malformed bodies, tokens and sizes; it reads best whole, as does the lifecycle story.
 
 use reqwest::Method;
 use serde_json::{json, Value};

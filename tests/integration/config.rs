@@ -1,4 +1,5 @@
-//! Configuration errors, through the real binary.
+//! Configuration and startup errors, through the real binary: each names what is wrong
+//! and how to fix it.
 
 use std::process::Command;
 
@@ -72,4 +73,28 @@ fn flags_override_the_environment() {
     assert_eq!(config.bind.port(), 9999);
     assert!(config.database.is_sqlite());
     assert_eq!(config.public_url.as_str(), "http://127.0.0.1:9999/");
+}
+
+/// A corrupt session key is named as the session key, with the fix (not as the admin
+/// token hash, which is not involved).
+#[tokio::test]
+async fn a_corrupt_session_key_is_named_with_its_fix() {
+    let (store, db) = crate::helpers::fresh_store(crate::helpers::Engine::Sqlite).await;
+    assert!(store
+        .init_setting("mcp_session_key", "not-sixty-four-hex-digits")
+        .await
+        .unwrap());
+    drop(store);
+    let out = gateway(&[
+        ("GATEWAY_BIND", "127.0.0.1:0"),
+        ("GATEWAY_DATABASE_URL", db.url.as_str()),
+        ("GATEWAY_ADMIN_TOKEN", crate::helpers::ADMIN_TOKEN),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("MCP session key") && stderr.contains("delete the `mcp_session_key`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("admin token"), "{stderr}");
 }

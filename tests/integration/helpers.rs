@@ -7,7 +7,7 @@ use agent_gateway::app::Application;
 use agent_gateway::config::{Config, Overrides};
 use agent_gateway::gateway::Gateway;
 use agent_gateway::store::{self, Store};
-use agent_gateway::tasker::embedded::{default_states, NewProject};
+use agent_gateway::tasker::embedded::{default_states, EmbeddedTasker, NewProject};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -107,6 +107,8 @@ fn config_for(db: &TestDb, extra: &[(&str, &str)]) -> Config {
 pub struct TestApp {
     pub base: String,
     pub gateway: Gateway,
+    /// The embedded tracker (every test app runs on it), to create projects.
+    pub embedded: Option<EmbeddedTasker>,
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -129,6 +131,7 @@ impl TestApp {
             .unwrap();
         let base = format!("http://{}", app.local_addr().unwrap());
         let gateway = app.gateway().clone();
+        let embedded = app.embedded().cloned();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
@@ -136,6 +139,7 @@ impl TestApp {
         Self {
             base,
             gateway,
+            embedded,
             http: reqwest::Client::new(),
             shutdown: Some(tx),
             task: Some(task),
@@ -224,7 +228,6 @@ impl TestApp {
     /// returns its id.
     pub async fn project(&self, identifier: &str, members: &[(Uuid, &str, i64)]) -> String {
         let embedded = self
-            .gateway
             .embedded
             .as_ref()
             .expect("tests run on the embedded tracker");

@@ -246,3 +246,64 @@ async fn agent_creation_asks_launchers_access_check() {
     );
     app.stop().await;
 }
+
+/// The newest audit row's action and outcome.
+async fn last_audit(app: &TestApp) -> (String, String) {
+    let (_, audit) = app
+        .admin(Method::GET, "/api/v1/admin/audit?limit=1", None)
+        .await;
+    let row = &audit["items"][0];
+    (
+        row["action"].as_str().unwrap().to_owned(),
+        row["outcome"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// When Launcher cannot be asked, the error names Launcher (not the Tasker) and the
+/// audit log records a failure, not a denial; a policy refusal is still a denial.
+#[tokio::test]
+async fn an_unreachable_launcher_is_named_and_audited_as_failed() {
+    // A port that refuses connections: bound, then closed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", closed.local_addr().unwrap());
+    drop(closed);
+    let app = TestApp::spawn_with(
+        Engine::Sqlite,
+        &[
+            ("GATEWAY_LAUNCHER_URL", url.as_str()),
+            ("GATEWAY_LAUNCHER_TOKEN", "launcher-service-token"),
+        ],
+    )
+    .await;
+    let owner = app.owner("Ada").await;
+    let web = app.project("WEB", &[]).await;
+    let create = json!({"owner_id": owner, "name": "a1", "grants": [{"project_id": web, "scopes": ["cards:read"]}]});
+    let (status, body) = app
+        .admin(Method::POST, "/api/v1/admin/agents", Some(create.clone()))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("Launcher"), "{message}");
+    assert!(!message.contains("Tasker"), "{message}");
+    assert_eq!(
+        last_audit(&app).await,
+        ("admin.agent.create".to_owned(), "failed".to_owned())
+    );
+
+    // Blocked: refused by policy before Launcher is asked.
+    app.admin(
+        Method::PUT,
+        &format!("/api/v1/admin/users/{owner}"),
+        Some(json!({"display_name": "Ada", "client_id": "client-1", "codex_agents": true, "blocked": true})),
+    )
+    .await;
+    let (status, _) = app
+        .admin(Method::POST, "/api/v1/admin/agents", Some(create))
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        last_audit(&app).await,
+        ("admin.agent.create".to_owned(), "denied".to_owned())
+    );
+    app.stop().await;
+}

@@ -1,5 +1,11 @@
 //! The Tasker port: the embedded tracker on both engines, the nodedc client against the
 //! contract served over a real socket, the conformance kit, and the binaries.
+//!
+//! Longer than most test files on purpose: one `contract_story` walks every operation of
+//! the contract and is run against both the embedded tracker and the nodedc client, so
+//! the two are held to exactly the same story; splitting it would split that guarantee.
+//! The rest (a deliberately broken adapter the kit must catch, the two binaries) is
+//! short and uses the same helpers.
 
 use std::sync::Arc;
 
@@ -28,7 +34,7 @@ fn actor(granted: &[&str]) -> Actor {
 
 /// Serves the app's embedded tracker over the contract on a loopback port.
 async fn serve_contract(app: &TestApp) -> url::Url {
-    let tasker: Arc<dyn Tasker> = Arc::new(app.gateway.embedded.clone().unwrap());
+    let tasker: Arc<dyn Tasker> = Arc::new(app.embedded.clone().unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let state = ContractState {
@@ -320,7 +326,7 @@ async fn embedded_tracker_keeps_the_contract(engine: Engine) {
     let bea = app.owner("Bea").await;
     let project = app.project("WEB", &[(bea, "Bea", 15)]).await;
     let other = app.project("OPS", &[]).await;
-    let embedded = app.gateway.embedded.clone().unwrap();
+    let embedded = app.embedded.clone().unwrap();
     contract_story(&embedded, &project, &other, bea).await;
     let member = embedded
         .add_member(
@@ -379,7 +385,7 @@ async fn nodedc_client_over_the_contract(engine: Engine) {
         results.iter().all(|r| r.outcome.is_ok()),
         "conformance failures:\n{table}"
     );
-    assert_eq!(results.len(), 9);
+    assert_eq!(results.len(), 10);
     app.stop().await;
 }
 both_engines!(
@@ -397,6 +403,9 @@ async fn the_conformance_kit_catches_a_broken_adapter() {
     impl Tasker for Leaky {
         async fn projects(&self, a: &Actor) -> TaskerResult<Vec<ProjectSummary>> {
             self.0.projects(a).await
+        }
+        async fn all_projects(&self) -> TaskerResult<Vec<ProjectSummary>> {
+            self.0.all_projects().await
         }
         async fn project_context(&self, a: &Actor, p: &str) -> TaskerResult<ProjectContext> {
             let all = Actor {
@@ -479,7 +488,7 @@ async fn the_conformance_kit_catches_a_broken_adapter() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let state = ContractState {
-        tasker: Arc::new(Leaky(Arc::new(app.gateway.embedded.clone().unwrap()))),
+        tasker: Arc::new(Leaky(Arc::new(app.embedded.clone().unwrap()))),
         token: TokenHash::of(SERVICE_TOKEN),
     };
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
@@ -559,6 +568,6 @@ async fn tasker_check_binary_against_tasker_serve_binary() {
         "{bad_table}"
     );
     assert!(good.status.success(), "{table}");
-    assert!(table.contains("9 checks, 9 passed, 0 failed"), "{table}");
+    assert!(table.contains("10 checks, 10 passed, 0 failed"), "{table}");
     assert!(!bad.status.success(), "a failing kit must exit non-zero");
 }

@@ -75,7 +75,7 @@ pub async fn create(
         Ok(created) => event
             .target(created.agent.id.to_string())
             .finish(Outcome::Allowed, None),
-        Err(e) => event.finish(Outcome::Denied, Some(e.to_string())),
+        Err(e) => event.finish(e.outcome(), Some(e.to_string())),
     };
     gw.auditor.record(row).await?;
     let created = result?;
@@ -161,7 +161,7 @@ pub async fn revoke(
         Ok(agent) => event
             .agent(agent.id, agent.owner_id)
             .finish(Outcome::Allowed, Some(reason)),
-        Err(e) => event.finish(Outcome::Failed, Some(e.to_string())),
+        Err(e) => event.finish(e.outcome(), Some(e.to_string())),
     };
     gw.auditor.record(row).await?;
     Ok(Json(result?))

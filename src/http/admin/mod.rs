@@ -15,7 +15,6 @@ use axum::Router;
 use super::error::ApiError;
 use super::extract::bearer;
 use crate::gateway::Gateway;
-use crate::token::TokenHash;
 
 /// The admin routes.
 pub fn routes() -> Router<Gateway> {
@@ -55,7 +54,7 @@ impl FromRequestParts<Gateway> for Admin {
         let presented = bearer(&parts.headers).ok_or_else(|| {
             ApiError::unauthorized("the admin API needs Authorization: Bearer <admin token>")
         })?;
-        if gateway.admin_token.matches(&TokenHash::of(presented).0) {
+        if gateway.is_admin_token(presented) {
             Ok(Admin)
         } else {
             tracing::warn!("admin API call with a wrong token");

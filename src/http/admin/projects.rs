@@ -15,19 +15,10 @@ pub struct Projects {
     projects: Vec<ProjectSummary>,
 }
 
-/// Lists projects. Only the embedded tracker can list all of them; the Tasker's
-/// contract looks projects up by id, so with `nodedc` use the Tasker's project settings.
+/// Lists every project the Tasker holds, ordered by identifier (whichever adapter it is).
 pub async fn list(_: Admin, State(gw): State<Gateway>) -> Result<Json<Projects>, ApiError> {
-    let embedded = gw
-        .embedded
-        .as_ref()
-        .ok_or_else(|| ApiError::Unprocessable {
-            code: "not_listable",
-            message:
-                "the Tasker adapter looks projects up by id only; copy project ids from the Tasker"
-                    .into(),
-        })?;
-    let projects = embedded
+    let projects = gw
+        .tasker
         .all_projects()
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;

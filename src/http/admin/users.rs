@@ -58,7 +58,7 @@ pub async fn upsert(
     let (outcome, reason) = match &result {
         Ok(c) if c.changes.is_empty() => (Outcome::Allowed, None),
         Ok(c) => (Outcome::Allowed, Some(c.changes.join(", "))),
-        Err(e) => (Outcome::Failed, Some(e.to_string())),
+        Err(e) => (e.outcome(), Some(e.to_string())),
     };
     gw.auditor.record(event.finish(outcome, reason)).await?;
     let changes = result?;

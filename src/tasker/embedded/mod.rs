@@ -226,20 +226,19 @@ impl EmbeddedTasker {
             name: p.name.clone(),
         })
     }
-
-    /// Every project (for operators and the demo; agents see only granted ones).
-    pub async fn all_projects(&self) -> TaskerResult<Vec<ProjectSummary>> {
-        sqlx::query_as("SELECT id, identifier, name FROM tracker_projects ORDER BY identifier")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)
-    }
 }
 
 #[async_trait]
 impl Tasker for EmbeddedTasker {
     async fn projects(&self, actor: &Actor) -> TaskerResult<Vec<ProjectSummary>> {
         reads::projects(&self.pool, actor).await
+    }
+
+    async fn all_projects(&self) -> TaskerResult<Vec<ProjectSummary>> {
+        sqlx::query_as("SELECT id, identifier, name FROM tracker_projects ORDER BY identifier")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)
     }
 
     async fn project_context(

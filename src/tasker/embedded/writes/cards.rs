@@ -1,0 +1,243 @@
+//! Writes to a card's own fields: create, patch, move to a state.
+
+use sqlx::AnyConnection;
+use uuid::Uuid;
+
+use super::blocks::upsert_block;
+use super::resolve::{check_date, check_priority, label_ids, member_ids, parent_id, state_id};
+use super::*;
+use crate::tasker::embedded::reads::{self, resolve_card, states};
+
+pub(in crate::tasker::embedded) async fn create_card(
+    t: &EmbeddedTasker,
+    actor: &Actor,
+    key: &str,
+    input: &NewCard,
+) -> TaskerResult<CardDetail> {
+    check_key(key)?;
+    check_text("name", &input.name, MAX_NAME, true)?;
+    check_text(
+        "description",
+        input.description.as_deref().unwrap_or(""),
+        MAX_TEXT,
+        false,
+    )?;
+    let priority = check_priority(input.priority.as_deref().unwrap_or("none"))?;
+    let start = check_date("start_date", input.start_date.as_deref().unwrap_or(""))?;
+    let target = check_date("target_date", input.target_date.as_deref().unwrap_or(""))?;
+    for b in &input.blocks {
+        check_text("blocks.name", &b.name, 64, true)?;
+        check_text("blocks.content", &b.content, MAX_TEXT, false)?;
+    }
+    let fp = fingerprint("create_card", &input.project_id, input);
+    let mut tx = t.begin().await?;
+    if let Some(done) = replay(&mut tx, actor, key, &fp).await? {
+        return Ok(done);
+    }
+    let project = reads::project(&mut tx, actor, &input.project_id).await?;
+    let state = match &input.state {
+        Some(name) => state_id(&mut tx, &project.id, name).await?.0,
+        None => states(&mut tx, &project.id)
+            .await?
+            .into_iter()
+            .find(|s| s.is_default)
+            .map(|s| s.id)
+            .ok_or_else(|| TaskerError::unavailable("the project has no default state"))?,
+    };
+    let label_ids = label_ids(&mut tx, &project.id, &input.labels).await?;
+    let assignees = member_ids(&mut tx, &project.id, &input.assignees).await?;
+    let parent = match &input.parent {
+        Some(p) => Some(parent_id(&mut tx, actor, &project.id, p).await?),
+        None => None,
+    };
+    let sequence: i64 = sqlx::query("UPDATE tracker_projects SET next_sequence = next_sequence + 1 WHERE id = $1 RETURNING next_sequence - 1 AS seq")
+        .bind(&project.id)
+        .fetch_one(&mut *tx)
+        .await
+        .and_then(|r| r.try_get("seq"))
+        .map_err(db_error)?;
+    let id = Uuid::now_v7().to_string();
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO tracker_cards (id, project_id, sequence_id, name, description, priority, state_id, parent_id, \
+         start_date, target_date, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+    )
+    .bind(&id)
+    .bind(&project.id)
+    .bind(sequence)
+    .bind(input.name.trim())
+    .bind(input.description.as_deref().unwrap_or(""))
+    .bind(&priority)
+    .bind(&state)
+    .bind(parent)
+    .bind(start)
+    .bind(target)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_error)?;
+    replace_links(&mut tx, "tracker_card_labels", "label_id", &id, &label_ids).await?;
+    replace_links(
+        &mut tx,
+        "tracker_card_assignees",
+        "user_id",
+        &id,
+        &assignees,
+    )
+    .await?;
+    for b in &input.blocks {
+        upsert_block(&mut tx, &id, b.name.trim(), &b.content).await?;
+    }
+    let key_text = format!("{}-{}", project.identifier, sequence);
+    history(&mut tx, &id, actor, "created", None, Some(&key_text)).await?;
+    finish(tx, actor, key, &fp, &id).await
+}
+
+pub(in crate::tasker::embedded) async fn update_card(
+    t: &EmbeddedTasker,
+    actor: &Actor,
+    key: &str,
+    card: &str,
+    patch: &CardPatch,
+) -> TaskerResult<CardDetail> {
+    check_key(key)?;
+    if patch.is_empty() {
+        return Err(TaskerError::invalid(
+            "patch",
+            "nothing to change: give at least one of name, description, priority, parent, start_date, target_date",
+            vec![],
+        ));
+    }
+    let fp = fingerprint("update_card", card, patch);
+    let mut tx = t.begin().await?;
+    if let Some(done) = replay(&mut tx, actor, key, &fp).await? {
+        return Ok(done);
+    }
+    let id = resolve_card(&mut tx, actor, card).await?;
+    let before = detail(&mut tx, &id).await?;
+    let project_id = before.card.project_id.clone();
+    if let Some(name) = &patch.name {
+        check_text("name", name, MAX_NAME, true)?;
+        set_field(&mut tx, &id, "name", Some(name.trim())).await?;
+        history(
+            &mut tx,
+            &id,
+            actor,
+            "name",
+            Some(&before.card.name),
+            Some(name.trim()),
+        )
+        .await?;
+    }
+    if let Some(description) = &patch.description {
+        check_text("description", description, MAX_TEXT, false)?;
+        set_field(&mut tx, &id, "description", Some(description)).await?;
+        history(&mut tx, &id, actor, "description", None, None).await?;
+    }
+    if let Some(priority) = &patch.priority {
+        let p = check_priority(priority)?;
+        set_field(&mut tx, &id, "priority", Some(&p)).await?;
+        history(
+            &mut tx,
+            &id,
+            actor,
+            "priority",
+            Some(&before.card.priority),
+            Some(&p),
+        )
+        .await?;
+    }
+    if let Some(parent) = &patch.parent {
+        let new = if parent.trim().is_empty() {
+            None
+        } else {
+            let pid = parent_id(&mut tx, actor, &project_id, parent).await?;
+            if pid == id {
+                return Err(TaskerError::invalid(
+                    "parent",
+                    "a card cannot be its own parent",
+                    vec![],
+                ));
+            }
+            Some(pid)
+        };
+        set_field(&mut tx, &id, "parent_id", new.as_deref()).await?;
+        history(
+            &mut tx,
+            &id,
+            actor,
+            "parent",
+            before.card.parent.as_deref(),
+            Some(parent.trim()),
+        )
+        .await?;
+    }
+    for (field, value, old) in [
+        ("start_date", &patch.start_date, &before.card.start_date),
+        ("target_date", &patch.target_date, &before.card.target_date),
+    ] {
+        if let Some(value) = value {
+            let date = check_date(field, value)?;
+            set_field(&mut tx, &id, field, date.as_deref()).await?;
+            history(&mut tx, &id, actor, field, old.as_deref(), date.as_deref()).await?;
+        }
+    }
+    finish(tx, actor, key, &fp, &id).await
+}
+
+/// Sets one column of a card. `column` is one of a fixed set, never input.
+async fn set_field(
+    conn: &mut AnyConnection,
+    id: &str,
+    column: &'static str,
+    value: Option<&str>,
+) -> TaskerResult<()> {
+    debug_assert!([
+        "name",
+        "description",
+        "priority",
+        "parent_id",
+        "start_date",
+        "target_date",
+        "state_id"
+    ]
+    .contains(&column));
+    sqlx::query(&format!(
+        "UPDATE tracker_cards SET {column} = $2 WHERE id = $1"
+    ))
+    .bind(id)
+    .bind(value)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+pub(in crate::tasker::embedded) async fn move_card(
+    t: &EmbeddedTasker,
+    actor: &Actor,
+    key: &str,
+    card: &str,
+    state: &str,
+) -> TaskerResult<CardDetail> {
+    check_key(key)?;
+    let fp = fingerprint("move_card", card, &state);
+    let mut tx = t.begin().await?;
+    if let Some(done) = replay(&mut tx, actor, key, &fp).await? {
+        return Ok(done);
+    }
+    let id = resolve_card(&mut tx, actor, card).await?;
+    let before = reads::summary(&mut tx, &id).await?;
+    let (state_id, state_name) = state_id(&mut tx, &before.project_id, state).await?;
+    set_field(&mut tx, &id, "state_id", Some(&state_id)).await?;
+    history(
+        &mut tx,
+        &id,
+        actor,
+        "state",
+        Some(&before.state),
+        Some(&state_name),
+    )
+    .await?;
+    finish(tx, actor, key, &fp, &id).await
+}
