@@ -1,4 +1,8 @@
 //! The store suite: the same story on both engines.
+//!
+//! Longer than 400 lines on purpose: it is one story per store concern (users, agents and
+//! tokens, grants, audit, idempotency, settings, standing), each run on both engines
+//! through the same trait object, and reads top to bottom as the `Store` contract.
 
 use agent_gateway::store::*;
 use chrono::{Duration, Utc};
