@@ -37,13 +37,6 @@ impl Tool for AddComment {
         )
     }
 
-    fn output_schema() -> Value {
-        schema::output(
-            json!({"id": {"type": "string"}, "body": {"type": "string"}, "actor": {"type": "string"}, "created_at": {"type": "integer"}}),
-            &["id", "body", "actor", "created_at"],
-        )
-    }
-
     fn target(args: &Args) -> Target<'_> {
         Target::card(&args.card)
     }

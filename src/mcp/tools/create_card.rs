@@ -42,10 +42,6 @@ impl Tool for CreateCard {
         )
     }
 
-    fn output_schema() -> Value {
-        schema::card_detail()
-    }
-
     fn target(args: &NewCard) -> Target<'_> {
         Target::project(&args.project_id)
     }

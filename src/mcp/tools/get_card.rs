@@ -33,10 +33,6 @@ impl Tool for GetCard {
         schema::input(json!({"card": schema::card()}), &["card"])
     }
 
-    fn output_schema() -> Value {
-        schema::card_detail()
-    }
-
     fn target(args: &Args) -> Target<'_> {
         Target::card(&args.card)
     }

@@ -37,13 +37,6 @@ impl Tool for GetProjectContext {
         )
     }
 
-    fn output_schema() -> Value {
-        schema::output(
-            json!({"project": {"type": "object"}, "states": {"type": "array"}, "labels": {"type": "array"}, "members": {"type": "array"}}),
-            &["project", "states", "labels", "members"],
-        )
-    }
-
     fn target(args: &Args) -> Target<'_> {
         Target::project(&args.project_id)
     }

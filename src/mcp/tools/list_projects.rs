@@ -23,6 +23,15 @@ pub struct Output {
     pub projects: Vec<ProjectSummary>,
 }
 
+impl schema::OutputSchema for Output {
+    fn schema() -> Value {
+        schema::output(
+            json!({"projects": {"type": "array", "items": schema::output(json!({"id": {"type": "string"}, "identifier": {"type": "string"}, "name": {"type": "string"}}), &["id", "identifier", "name"])}}),
+            &["projects"],
+        )
+    }
+}
+
 impl Tool for ListProjects {
     const SPEC: Spec = Spec {
         name: "list_projects",
@@ -36,13 +45,6 @@ impl Tool for ListProjects {
 
     fn input_schema() -> Value {
         schema::input(json!({}), &[])
-    }
-
-    fn output_schema() -> Value {
-        schema::output(
-            json!({"projects": {"type": "array", "items": schema::output(json!({"id": {"type": "string"}, "identifier": {"type": "string"}, "name": {"type": "string"}}), &["id", "identifier", "name"])}}),
-            &["projects"],
-        )
     }
 
     /// Touches no single project.

@@ -1,7 +1,8 @@
 //! The MCP tools: one file per tool, as mini-redis keeps one file per command. Each file
 //! holds one type implementing [`Tool`]: its [`Spec`] (name, title, description, scope,
-//! read or write), input and output schemas, typed `Args` and `Output`, the project or
-//! card it targets (for admission), how it calls the Tasker, and a one-line summary.
+//! read or write), its input schema, typed `Args` and `Output` (whose schema is declared
+//! once per type, `schema::OutputSchema`), the project or card it targets (for
+//! admission), how it calls the Tasker, and a one-line summary.
 //!
 //! A new tool is one new file here and one line in the [`tools!`] list at the bottom.
 //! This module only knows tools; the order of the steps of a call (parse, admit, claim,
@@ -32,6 +33,7 @@ use super::error::McpError;
 use super::pipeline::{self, Call};
 use crate::scopes::Scope;
 use crate::tasker::{Actor, CardDetail, Tasker, TaskerResult};
+use schema::OutputSchema;
 
 /// What every tool declares about itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,12 +84,11 @@ pub trait Tool {
     const SPEC: Spec;
     /// The arguments, without the `idempotency_key` (the pipeline takes it out).
     type Args: DeserializeOwned + Send;
-    /// The structured result; also what a replayed write returns.
-    type Output: Serialize + DeserializeOwned + Send;
+    /// The structured result (its schema declared once per type); also what a replayed
+    /// write returns.
+    type Output: Serialize + DeserializeOwned + OutputSchema + Send;
     /// The JSON Schema of `Args` (plus `idempotency_key` for writes).
     fn input_schema() -> Value;
-    /// The JSON Schema of `Output`.
-    fn output_schema() -> Value;
     /// What the call touches, for admission.
     fn target(args: &Self::Args) -> Target<'_>;
     /// Calls the Tasker as `actor`; `key` is the write's idempotency key (empty for reads).
@@ -117,7 +118,7 @@ fn describe<T: Tool>() -> Value {
         "title": spec.title,
         "description": spec.description,
         "inputSchema": T::input_schema(),
-        "outputSchema": T::output_schema(),
+        "outputSchema": <T::Output as OutputSchema>::schema(),
         "annotations": {
             "title": spec.title,
             "readOnlyHint": !spec.write,

@@ -4,6 +4,48 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::tasker::{CardDetail, CardPage, Comment, ProjectContext};
+
+/// The output schema of a tool's result type: declared once per type, so every tool that
+/// returns a card shares the card's schema.
+pub trait OutputSchema {
+    /// The JSON Schema of the structured result.
+    fn schema() -> Value;
+}
+
+impl OutputSchema for CardDetail {
+    fn schema() -> Value {
+        card_detail()
+    }
+}
+
+impl OutputSchema for Comment {
+    fn schema() -> Value {
+        output(
+            json!({"id": {"type": "string"}, "body": {"type": "string"}, "actor": {"type": "string"}, "created_at": {"type": "integer"}}),
+            &["id", "body", "actor", "created_at"],
+        )
+    }
+}
+
+impl OutputSchema for CardPage {
+    fn schema() -> Value {
+        output(
+            json!({"cards": {"type": "array", "items": card_summary()}, "next_cursor": {"type": "string"}}),
+            &["cards"],
+        )
+    }
+}
+
+impl OutputSchema for ProjectContext {
+    fn schema() -> Value {
+        output(
+            json!({"project": {"type": "object"}, "states": {"type": "array"}, "labels": {"type": "array"}, "members": {"type": "array"}}),
+            &["project", "states", "labels", "members"],
+        )
+    }
+}
+
 /// An object schema with `properties`, `required`, and no other keys allowed.
 pub fn input(properties: Value, required: &[&str]) -> Value {
     json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false})

@@ -37,13 +37,6 @@ impl Tool for SearchCards {
         )
     }
 
-    fn output_schema() -> Value {
-        schema::output(
-            json!({"cards": {"type": "array", "items": schema::card_summary()}, "next_cursor": {"type": "string"}}),
-            &["cards"],
-        )
-    }
-
     /// The project, when the search is limited to one.
     fn target(args: &CardQuery) -> Target<'_> {
         Target {

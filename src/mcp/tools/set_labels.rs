@@ -39,10 +39,6 @@ impl Tool for SetLabels {
         )
     }
 
-    fn output_schema() -> Value {
-        schema::card_detail()
-    }
-
     fn target(args: &Args) -> Target<'_> {
         Target::card(&args.card)
     }

@@ -56,10 +56,6 @@ impl Tool for UpdateCard {
         )
     }
 
-    fn output_schema() -> Value {
-        schema::card_detail()
-    }
-
     fn target(args: &Args) -> Target<'_> {
         Target::card(&args.card)
     }

@@ -42,10 +42,6 @@ impl Tool for UpdateStructuredBlock {
         )
     }
 
-    fn output_schema() -> Value {
-        schema::card_detail()
-    }
-
     fn target(args: &Args) -> Target<'_> {
         Target::card(&args.card)
     }
