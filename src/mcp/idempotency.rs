@@ -40,14 +40,21 @@ pub fn split_key(spec: &Spec, arguments: Value) -> Result<(Value, Option<String>
         .as_object_mut()
         .and_then(|m| m.remove("idempotency_key"));
     match key {
-        Some(Value::String(k)) if !k.trim().is_empty() && k.len() <= MAX_KEY => {
-            Ok((arguments, Some(k)))
-        }
+        Some(Value::String(k)) if valid_key(&k) => Ok((arguments, Some(k))),
         _ => Err(McpError::Rejected(format!(
-            "{} writes, so it needs \"idempotency_key\": a fresh unique string (1-{MAX_KEY} chars) per intended change, reused only to retry that same call.",
+            "{} writes, so it needs \"idempotency_key\": a fresh unique string of 1-{MAX_KEY} printable ASCII characters per intended change, reused only to retry that same call.",
             spec.name
         ))),
     }
+}
+
+/// A key is 1 to `MAX_KEY` printable ASCII characters, spaces only inside: it travels
+/// to the Tasker in a header, which can carry nothing else faithfully.
+fn valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= MAX_KEY
+        && key.trim() == key
+        && key.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
 }
 
 /// SHA-256 of the tool name and its arguments (keys sorted, the key itself excluded).

@@ -8,7 +8,7 @@
 //!   sessions, 2026-07-28 without; each checks its envelope;
 //! * [`dispatch`] — what both eras serve alike: `tools/list`, `tools/call`, the
 //!   instructions and the server's identity;
-//! * [`pipeline`] — a tool call top to bottom: parse → [`admission`] (the agent's actor)
+//! * [`pipeline`] — a tool call top to bottom: parse ([`limits`]) → [`admission`] (the agent's actor)
 //!   → claim ([`idempotency`]) → Tasker (its pool) → settle ([`explain`] for errors) →
 //!   audit → answer;
 //! * [`tools`] — one file per tool;
@@ -28,6 +28,7 @@ pub mod error;
 pub mod explain;
 pub mod idempotency;
 pub mod jsonrpc;
+pub mod limits;
 pub mod origin;
 pub mod pipeline;
 pub mod session;

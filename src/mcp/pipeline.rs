@@ -5,7 +5,8 @@
 //! 2. **admit**: the agent's actor decides (revoked? scope? project granted? rate?) and
 //!    names who acts (`admission`);
 //! 3. **claim** the idempotency key (writes): a replay returns the first result here
-//!    (`idempotency`);
+//!    (`idempotency`); a fresh claim writes the call's **intent** row, durable before
+//!    the Tasker is called;
 //! 4. call the **Tasker**, through its pool (`gw.tasker`);
 //! 5. **settle** the key with the Tasker's answer (`idempotency`); a Tasker error
 //!    becomes a message for the model (`explain`);
@@ -19,6 +20,7 @@ use super::admission;
 use super::error::McpError;
 use super::explain::explain;
 use super::idempotency::{self, Claim};
+use super::limits;
 use super::tools::{self, Tool};
 use crate::audit::AuditEvent;
 use crate::gateway::Gateway;
@@ -45,22 +47,30 @@ struct Facts {
     replayed: bool,
 }
 
+impl Facts {
+    /// The audit event of this call, with everything learnt so far.
+    fn event(&self, call: &Call<'_>, action: &str) -> AuditEvent {
+        let mut event =
+            AuditEvent::start(call.request_id, action).agent(call.who.agent_id, call.who.owner_id);
+        if let Some(project) = &self.project {
+            event = event.project(project.clone());
+        }
+        if let Some(target) = &self.target {
+            event = event.target(target.clone());
+        }
+        if let Some(key) = &self.key {
+            event = event.idempotency_key(key.clone());
+        }
+        event
+    }
+}
+
 /// Runs tool `T` for one call. Returns the `CallToolResult`, or why there is none.
 pub async fn run<T: Tool>(call: &Call<'_>, arguments: Value) -> Result<Value, McpError> {
     let mut facts = Facts::default();
     let result = steps::<T>(call, arguments, &mut facts).await;
     // 6. Audit.
-    let mut event = AuditEvent::start(call.request_id, T::SPEC.name)
-        .agent(call.who.agent_id, call.who.owner_id);
-    if let Some(project) = facts.project {
-        event = event.project(project);
-    }
-    if let Some(target) = facts.target {
-        event = event.target(target);
-    }
-    if let Some(key) = facts.key {
-        event = event.idempotency_key(key);
-    }
+    let event = facts.event(call, T::SPEC.name);
     let row = match &result {
         Ok(_) => event.finish(
             Outcome::Allowed,
@@ -91,9 +101,10 @@ async fn steps<T: Tool>(
     arguments: Value,
     facts: &mut Facts,
 ) -> Result<T::Output, McpError> {
-    // 1. Parse.
+    // 1. Parse: the key split off, every value within its limits, then typed.
     let (arguments, key) = idempotency::split_key(&T::SPEC, arguments)?;
     facts.key.clone_from(&key);
+    limits::check(&arguments)?;
     let fingerprint = idempotency::fingerprint(T::SPEC.name, &arguments);
     let args: T::Args = serde_json::from_value(arguments).map_err(|e| {
         McpError::Rejected(format!(
@@ -119,7 +130,18 @@ async fn steps<T: Tool>(
                     )
                 });
             }
-            Claim::Fresh(claim) => Some(claim),
+            Claim::Fresh(claim) => {
+                // The intent, durable before the Tasker is called: no tracker change
+                // without an audit row that names it, even if this process dies now.
+                let intent = facts
+                    .event(call, T::SPEC.name)
+                    .finish(Outcome::Intent, None);
+                if let Err(e) = audit(call, intent, true).await {
+                    claim.abandon().await;
+                    return Err(e);
+                }
+                Some(claim)
+            }
         },
         None => None,
     };

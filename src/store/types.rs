@@ -233,6 +233,10 @@ pub enum Outcome {
     Denied,
     /// Admitted but failed (bad input, Tasker error).
     Failed,
+    /// A write admitted and about to reach the Tasker: written durably before the call,
+    /// so a change the gateway did not live to record is still named. Its outcome row
+    /// (same `request_id`) follows.
+    Intent,
 }
 
 impl Outcome {
@@ -242,6 +246,7 @@ impl Outcome {
             Outcome::Allowed => "allowed",
             Outcome::Denied => "denied",
             Outcome::Failed => "failed",
+            Outcome::Intent => "intent",
         }
     }
 }

@@ -141,3 +141,98 @@ both_engines!(
     refused_calls_are_audited_in_plain_words_,
     refused_calls_are_audited_in_plain_words
 );
+
+/// A write is named in the audit log before it reaches the tracker (its intent), and a
+/// row an agent poisons (a NUL in the tool name, megabytes of text) costs no other row.
+async fn writes_are_named_before_the_tracker_and_poison_costs_nothing(engine: Engine) {
+    let w = world(engine, &[]).await;
+    let (agent_id, token) = agent_with(
+        &w.app,
+        w.owner,
+        "writer",
+        json!([{"project_id": w.web, "scopes": ALL}]),
+        None,
+    )
+    .await;
+    let mut client = Client::new(&w.app, &token);
+    client.init().await;
+    let big = "y".repeat(200_000);
+    let calls = (0..6).map(|i| {
+        let client = &client;
+        let web = w.web.clone();
+        let big = big.clone();
+        async move {
+            if i % 2 == 0 {
+                let result = client
+                    .tool(
+                        "create_card",
+                        json!({"idempotency_key": format!("k-{i}"), "project_id": web, "name": format!("card {i}")}),
+                    )
+                    .await;
+                assert_eq!(result["isError"], false, "{result}");
+            } else {
+                let (status, _, _) = client
+                    .rpc("tools/call", json!({"name": format!("poison\u{0}{big}"), "arguments": {}}))
+                    .await;
+                assert!(status.as_u16() < 500, "{status}");
+            }
+        }
+    });
+    futures::future::join_all(calls).await;
+
+    w.app.gateway.auditor.shutdown().await;
+    let (_, audit) = w
+        .app
+        .admin(
+            Method::GET,
+            &format!("/api/v1/admin/audit?agent_id={agent_id}&limit=100"),
+            None,
+        )
+        .await;
+    let rows = audit["items"].as_array().unwrap();
+    let creates: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["action"] == "create_card")
+        .collect();
+    let outcome = |o: &str| creates.iter().filter(|r| r["outcome"] == o).count();
+    assert_eq!(
+        (outcome("intent"), outcome("allowed")),
+        (3, 3),
+        "{creates:?}"
+    );
+    for done in creates.iter().filter(|r| r["outcome"] == "allowed") {
+        assert!(
+            creates
+                .iter()
+                .any(|r| r["outcome"] == "intent" && r["request_id"] == done["request_id"]),
+            "no intent row before {done}"
+        );
+    }
+    let poisoned: Vec<&Value> = rows
+        .iter()
+        .filter(|r| {
+            r["action"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("poison")
+        })
+        .collect();
+    assert_eq!(
+        poisoned.len(),
+        3,
+        "every poisoned call is on record: {rows:?}"
+    );
+    for row in poisoned {
+        let action = row["action"].as_str().unwrap();
+        assert!(
+            !action.contains('\u{0}') && action.len() < 400,
+            "{action:.80}"
+        );
+        assert!(row["reason"].as_str().unwrap().len() < 4_000);
+    }
+    w.app.stop().await;
+}
+both_engines!(
+    writes_are_named_before_the_tracker_and_poison_costs_nothing_,
+    writes_are_named_before_the_tracker_and_poison_costs_nothing
+);
