@@ -125,6 +125,7 @@ impl Application {
         let (closing, closing_rx) = tokio::sync::watch::channel(false);
         let mcp = Mcp {
             closing: closing_rx,
+            refusals: Arc::new(crate::mcp::auth::Refusals::new()),
             sessions: Arc::new(Sessions::new(session_key).map_err(|_| StartError::SessionKey)?),
             origins: Arc::new(OriginPolicy::new(gateway.config.allowed_origins.clone())),
             metadata_url: gateway

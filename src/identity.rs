@@ -41,7 +41,12 @@ pub enum AuthError {
     Invalid(&'static str),
     /// The token is known but its agent may not work (revoked, disabled, owner blocked).
     #[error("the token has been revoked or its agent disabled")]
-    Revoked,
+    Revoked {
+        /// The agent the token belongs to (for the audit row, never for the caller).
+        agent_id: Uuid,
+        /// Its owner.
+        owner_id: Uuid,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -115,7 +120,10 @@ impl Authenticator {
             return Err(AuthError::Invalid("unknown token"));
         }
         if !record.usable() {
-            return Err(AuthError::Revoked);
+            return Err(AuthError::Revoked {
+                agent_id: record.agent_id,
+                owner_id: record.owner_id,
+            });
         }
         self.used.insert(record.token_id, Utc::now());
         Ok(AgentIdentity {

@@ -217,6 +217,8 @@ pub(crate) struct AgentActor {
     scopes_by_project: BTreeMap<String, BTreeSet<String>>,
     unverified: bool,
     session: Option<WorkSession>,
+    /// Refusals by the rate limit since the last admitted call.
+    rate_streak: u64,
 }
 
 impl AgentActor {
@@ -233,6 +235,7 @@ impl AgentActor {
             limiter,
             scopes_by_project,
             unverified: false,
+            rate_streak: 0,
             session: None,
         }
     }

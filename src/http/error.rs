@@ -169,7 +169,7 @@ impl From<StoreError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::Missing | AuthError::Invalid(_) | AuthError::Revoked => {
+            AuthError::Missing | AuthError::Invalid(_) | AuthError::Revoked { .. } => {
                 ApiError::unauthorized(e.to_string())
             }
             AuthError::Store(e) => e.into(),

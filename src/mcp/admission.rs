@@ -3,16 +3,71 @@
 //! actor decides; this file only asks it and words its refusals for the model.
 
 use gateway_actors::{ActorError, Admission, AdmitRequest, DenyReason};
+use uuid::Uuid;
 
 use super::error::McpError;
 use super::pipeline::Call;
 use super::tools::{Spec, Target};
+use crate::gateway::Gateway;
 use crate::tasker::Actor;
+
+/// Charges one request of the agent against its rate limit and checks its standing: every
+/// authenticated message counts (`initialize`, `ping`, `tools/list`, notifications, a
+/// stream, a DELETE, and a tool call that fails before its admission). `tool` is `Some`
+/// (whether it writes) for a tool call, whose refusal is a tool error for the model;
+/// any other request is refused with 429.
+pub async fn charge(gw: &Gateway, agent_id: Uuid, tool: Option<bool>) -> Result<(), McpError> {
+    let verdict = gw
+        .supervisor
+        .admit(agent_id, AdmitRequest::any())
+        .await
+        .map_err(runtime)?;
+    match verdict {
+        Some(Admission::Allowed { .. }) => Ok(()),
+        None | Some(Admission::Denied(DenyReason::Revoked)) => Err(McpError::Revoked),
+        Some(Admission::Denied(DenyReason::RateLimited {
+            retry_after,
+            streak,
+        })) => {
+            let retry_after_secs = retry_after.as_secs_f64().ceil() as u64;
+            Err(match tool {
+                Some(write) => McpError::ToolRateLimited {
+                    retry_after_secs,
+                    streak,
+                    write,
+                },
+                None => McpError::RateLimited(retry_after_secs),
+            })
+        }
+        Some(Admission::Denied(
+            DenyReason::Unverified
+            | DenyReason::ProjectNotGranted { .. }
+            | DenyReason::MissingScope { .. },
+        )) => Err(McpError::Unavailable(
+            "this agent's status is being re-checked; retry in a second".into(),
+        )),
+    }
+}
+
+/// An actor that could not answer: retry later; the detail goes to the log.
+fn runtime(e: ActorError) -> McpError {
+    match e {
+        ActorError::Overloaded => {
+            McpError::Unavailable("this agent has too many calls in flight; retry shortly".into())
+        }
+        other => {
+            tracing::error!(error = %other, "the agent runtime could not admit a call");
+            McpError::Unavailable(
+                "the agent runtime could not admit the call; retry shortly".into(),
+            )
+        }
+    }
+}
 
 /// Asks the agent's actor to admit a call of `spec` on `target`.
 pub async fn admit(call: &Call<'_>, spec: &Spec, target: Target<'_>) -> Result<Actor, McpError> {
     let request = AdmitRequest {
-        scope: spec.scope.as_str().to_owned(),
+        scope: Some(spec.scope.as_str().to_owned()),
         project_id: target.project.map(str::to_owned),
         rate_limited: true,
     };
@@ -21,34 +76,21 @@ pub async fn admit(call: &Call<'_>, spec: &Spec, target: Target<'_>) -> Result<A
         .supervisor
         .admit(call.who.agent_id, request)
         .await
-        .map_err(|e| match e {
-            ActorError::Overloaded => McpError::Unavailable(
-                "this agent has too many calls in flight; retry shortly".into(),
-            ),
-            other => {
-                tracing::error!(error = %other, "the agent runtime could not admit a call");
-                McpError::Unavailable(
-                    "the agent runtime could not admit the call; retry shortly".into(),
-                )
-            }
-        })?;
-    let retry_with_key = if spec.write {
-        " with the same idempotency_key"
-    } else {
-        ""
-    };
+        .map_err(runtime)?;
     match verdict {
         None | Some(Admission::Denied(DenyReason::Revoked)) => Err(McpError::Revoked),
         Some(Admission::Allowed { projects }) => Ok(actor(call, projects)),
         Some(Admission::Denied(DenyReason::Unverified)) => Err(McpError::Denied(
             "This agent's status is being re-checked; retry in a second.".into(),
         )),
-        Some(Admission::Denied(DenyReason::RateLimited { retry_after })) => {
-            Err(McpError::Denied(format!(
-                "Rate limit reached for this agent. Retry after {} s{retry_with_key}.",
-                retry_after.as_secs_f64().ceil() as u64,
-            )))
-        }
+        Some(Admission::Denied(DenyReason::RateLimited {
+            retry_after,
+            streak,
+        })) => Err(McpError::ToolRateLimited {
+            retry_after_secs: retry_after.as_secs_f64().ceil() as u64,
+            streak,
+            write: spec.write,
+        }),
         Some(Admission::Denied(DenyReason::ProjectNotGranted {
             project_id,
             granted,

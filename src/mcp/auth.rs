@@ -3,16 +3,54 @@
 //! request id. Like the REST side's `Principal`, every handler takes it as an argument;
 //! none authenticates by hand.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
+use moka::future::Cache;
 use serde_json::Value;
+use uuid::Uuid;
 
 use super::error::{Era, McpError};
 use super::transport::Mcp;
 use crate::audit::AuditEvent;
 use crate::http::extract::{bearer, request_id};
 use crate::identity::{AgentIdentity, AuthError};
+
+/// Counts refused requests per revoked agent over a sliding minute (a TTL cache, so
+/// an agent that stops knocking leaves nothing behind).
+#[derive(Debug)]
+pub struct Refusals(Cache<Uuid, Arc<AtomicU64>>);
+
+impl Refusals {
+    /// An empty ledger (at most 100,000 agents tracked at once).
+    pub fn new() -> Self {
+        Self(
+            Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+        )
+    }
+
+    /// Counts one more refusal of `agent_id`; returns its number in the current minute.
+    pub async fn count(&self, agent_id: Uuid) -> u64 {
+        let counter = self
+            .0
+            .get_with(agent_id, async { Arc::new(AtomicU64::new(0)) })
+            .await;
+        counter.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+impl Default for Refusals {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// An authenticated MCP request.
 #[derive(Debug, Clone)]
@@ -71,13 +109,19 @@ impl FromRequestParts<Mcp> for Caller {
                     "the gateway cannot check tokens right now; retry shortly".into(),
                 )))
             }
-            Err(AuthError::Revoked) => {
-                let row = AuditEvent::start(&request_id, "mcp.auth").finish(
-                    McpError::Revoked.outcome(),
-                    Some(AuthError::Revoked.to_string()),
-                );
-                if let Err(e) = mcp.gw.auditor.record_later(row).await {
-                    tracing::warn!(error = %e, "a refused token's audit row was not queued");
+            Err(e @ AuthError::Revoked { agent_id, owner_id }) => {
+                let nth = mcp.refusals.count(agent_id).await;
+                // The 1st, 2nd, 4th, 8th… refusal of an agent in a minute is recorded.
+                if nth.is_power_of_two() {
+                    let row = AuditEvent::start(&request_id, "mcp.auth")
+                        .agent(agent_id, owner_id)
+                        .finish(
+                            McpError::Revoked.outcome(),
+                            Some(format!("{e} (refused request {nth} in this minute)")),
+                        );
+                    if let Err(e) = mcp.gw.auditor.record_later(row).await {
+                        tracing::warn!(error = %e, "a refused token's audit row was not queued");
+                    }
                 }
                 Err(refuse(McpError::Revoked))
             }

@@ -90,10 +90,24 @@ pub enum McpError {
         /// The explanation.
         message: String,
     },
-    /// A tool error (`isError: true`), refused by policy: a project not granted, the rate
-    /// limit, a forbidden operation.
+    /// A tool error (`isError: true`), refused by policy: a project not granted, a
+    /// forbidden operation.
     #[error("{0}")]
     Denied(String),
+    /// A tool error (`isError: true`): the agent's rate limit refused the call.
+    #[error("Rate limit reached for this agent. Retry after {retry_after_secs} s{}.", if *.write { " with the same idempotency_key" } else { "" })]
+    ToolRateLimited {
+        /// Seconds until a retry can succeed.
+        retry_after_secs: u64,
+        /// Refusals in a row, this one included.
+        streak: u64,
+        /// Whether the call was a write.
+        write: bool,
+    },
+    /// 429 with `Retry-After`: the agent's rate limit refused a protocol request
+    /// (`initialize`, `ping`, `tools/list`, a stream, a DELETE).
+    #[error("Rate limit reached for this agent. Retry after {0} s.")]
+    RateLimited(u64),
     /// A tool error (`isError: true`) in what the agent sent: arguments, names, keys.
     #[error("{0}")]
     Rejected(String),
@@ -132,7 +146,9 @@ impl McpError {
             | McpError::Unauthorized { .. }
             | McpError::Revoked
             | McpError::Scope { .. }
-            | McpError::Denied(_) => Outcome::Denied,
+            | McpError::Denied(_)
+            | McpError::ToolRateLimited { .. }
+            | McpError::RateLimited(_) => Outcome::Denied,
             McpError::Version(_)
             | McpError::MissingSession
             | McpError::UnknownSession
@@ -164,8 +180,10 @@ impl McpError {
             McpError::MethodNotFound(_) => jsonrpc::METHOD_NOT_FOUND,
             McpError::InvalidParams(_)
             | McpError::Denied(_)
+            | McpError::ToolRateLimited { .. }
             | McpError::Rejected(_)
             | McpError::Upstream(_) => jsonrpc::INVALID_PARAMS,
+            McpError::RateLimited(_) => jsonrpc::RATE_LIMITED,
             McpError::Unavailable(_) => jsonrpc::INTERNAL_ERROR,
         }
     }
@@ -188,11 +206,13 @@ impl McpError {
             },
             McpError::InvalidParams(_)
             | McpError::Denied(_)
+            | McpError::ToolRateLimited { .. }
             | McpError::Rejected(_)
             | McpError::Upstream(_) => match era {
                 Era::Sessions => StatusCode::OK,
                 Era::Stateless => StatusCode::BAD_REQUEST,
             },
+            McpError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             McpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -201,9 +221,10 @@ impl McpError {
     pub fn reply(self, era: Era) -> Reply {
         let message = self.to_string();
         let data = match &self {
-            McpError::Denied(_) | McpError::Rejected(_) | McpError::Upstream(_) => {
-                return Reply::ToolResult(tool_error(&message))
-            }
+            McpError::Denied(_)
+            | McpError::ToolRateLimited { .. }
+            | McpError::Rejected(_)
+            | McpError::Upstream(_) => return Reply::ToolResult(tool_error(&message)),
             McpError::Scope { scope, .. } => Some(json!({ "scope": scope })),
             McpError::UnsupportedVersion(requested) => Some(json!({
                 "supported": super::dispatch::SUPPORTED,
@@ -223,6 +244,7 @@ impl McpError {
             | McpError::Malformed { .. }
             | McpError::HeaderMismatch(_)
             | McpError::InvalidParams(_)
+            | McpError::RateLimited(_)
             | McpError::Unavailable(_) => None,
         };
         Reply::Error {
@@ -256,6 +278,33 @@ impl McpError {
             | McpError::MethodNotFound(_)
             | McpError::InvalidParams(_)
             | McpError::Denied(_)
+            | McpError::ToolRateLimited { .. }
+            | McpError::RateLimited(_)
+            | McpError::Rejected(_)
+            | McpError::Upstream(_)
+            | McpError::Unavailable(_) => None,
+        }
+    }
+
+    /// `Retry-After`, for the errors that carry one.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            McpError::RateLimited(secs) => Some(*secs),
+            McpError::Origin(_)
+            | McpError::Unauthorized { .. }
+            | McpError::Revoked
+            | McpError::Version(_)
+            | McpError::MissingSession
+            | McpError::UnknownSession
+            | McpError::MediaType
+            | McpError::Malformed { .. }
+            | McpError::HeaderMismatch(_)
+            | McpError::UnsupportedVersion(_)
+            | McpError::MethodNotFound(_)
+            | McpError::InvalidParams(_)
+            | McpError::Scope { .. }
+            | McpError::Denied(_)
+            | McpError::ToolRateLimited { .. }
             | McpError::Rejected(_)
             | McpError::Upstream(_)
             | McpError::Unavailable(_) => None,
@@ -272,6 +321,7 @@ impl McpError {
         result: impl FnOnce(&Value, Value) -> Response,
     ) -> Response {
         let challenge = self.challenge(metadata_url);
+        let retry_after = self.retry_after();
         match (self.reply(era), id) {
             (Reply::ToolResult(value), Some(id)) => result(id, value),
             (Reply::ToolResult(value), None) => {
@@ -289,6 +339,11 @@ impl McpError {
                 let mut response = rpc(status, jsonrpc::error(id, code, &message, data));
                 if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
                     response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                if let Some(secs) = retry_after {
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
                 }
                 response
             }

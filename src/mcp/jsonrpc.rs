@@ -17,6 +17,8 @@ pub const INTERNAL_ERROR: i64 = -32603;
 pub const SESSION_ERROR: i64 = -32001;
 /// Server-defined: authentication or authorization failed.
 pub const AUTH_ERROR: i64 = -32003;
+/// Server-defined: the agent's rate limit refused the request (HTTP 429).
+pub const RATE_LIMITED: i64 = -32004;
 /// Stateless revision: a header disagrees with the body.
 pub const HEADER_MISMATCH: i64 = -32020;
 /// Stateless revision: the requested protocol version is not served.

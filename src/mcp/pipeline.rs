@@ -45,6 +45,8 @@ struct Facts {
     target: Option<String>,
     key: Option<String>,
     replayed: bool,
+    /// Whether the agent's actor admitted or refused the call (then it was charged).
+    admitted: bool,
 }
 
 impl Facts {
@@ -68,7 +70,15 @@ impl Facts {
 /// Runs tool `T` for one call. Returns the `CallToolResult`, or why there is none.
 pub async fn run<T: Tool>(call: &Call<'_>, arguments: Value) -> Result<Value, McpError> {
     let mut facts = Facts::default();
-    let result = steps::<T>(call, arguments, &mut facts).await;
+    let mut result = steps::<T>(call, arguments, &mut facts).await;
+    if !facts.admitted {
+        // Refused before admission (bad input): it still counts against the rate.
+        if let Err(refused) =
+            admission::charge(call.gw, call.who.agent_id, Some(T::SPEC.write)).await
+        {
+            result = Err(refused);
+        }
+    }
     // 6. Audit.
     let event = facts.event(call, T::SPEC.name);
     let row = match &result {
@@ -78,9 +88,15 @@ pub async fn run<T: Tool>(call: &Call<'_>, arguments: Value) -> Result<Value, Mc
                 .replayed
                 .then(|| "replayed the first result".to_owned()),
         ),
+        Err(error @ McpError::ToolRateLimited { streak, .. }) => event.finish(
+            error.outcome(),
+            Some(format!("{error} (refusal {streak} in a row)")),
+        ),
         Err(error) => event.finish(error.outcome(), Some(error.to_string())),
     };
-    audit(call, row, T::SPEC.write).await?;
+    if recorded(&result) {
+        audit(call, row, T::SPEC.write).await?;
+    }
     // 7. Answer.
     let output = result?;
     let summary = T::summary(&output);
@@ -116,6 +132,7 @@ async fn steps<T: Tool>(
     facts.project = target.project.map(str::to_owned);
     facts.target = target.card.or(target.project).map(str::to_owned);
     // 2. Admit.
+    facts.admitted = true;
     let actor = admission::admit(call, &T::SPEC, target).await?;
     // 3. Claim the key.
     let claim = match &key {
@@ -169,6 +186,16 @@ async fn steps<T: Tool>(
     }
 }
 
+/// Whether a call's outcome gets an audit row: every one, except that of a streak of
+/// refusals by the rate limit only the 1st, 2nd, 4th, 8th… are written (each says its
+/// place in the streak), so an agent hammering at its limit cannot flood the log.
+fn recorded<T>(result: &Result<T, McpError>) -> bool {
+    match result {
+        Err(McpError::ToolRateLimited { streak, .. }) => streak.is_power_of_two(),
+        Ok(_) | Err(_) => true,
+    }
+}
+
 /// Writes the call's audit row: durable before a write is answered; a read's row rides
 /// the next batch (a lost read row is logged, never turned into an error).
 async fn audit(call: &Call<'_>, row: AuditRow, write: bool) -> Result<(), McpError> {
@@ -190,6 +217,8 @@ async fn audit(call: &Call<'_>, row: AuditRow, write: bool) -> Result<(), McpErr
 
 /// A call of a tool that does not exist: audited as refused, answered with what exists.
 pub async fn unknown_tool(call: &Call<'_>, name: &str) -> Result<Value, McpError> {
+    // Not a tool, but a request: it counts against the rate.
+    admission::charge(call.gw, call.who.agent_id, Some(false)).await?;
     let lowered = name.to_lowercase();
     let error = if ["delete", "archive", "remove", "destroy", "purge", "drop"]
         .iter()

@@ -22,6 +22,7 @@ use futures::stream;
 use serde_json::{json, Value};
 use tracing::Instrument;
 
+use super::admission;
 use super::auth::{Caller, Refused};
 use super::dispatch::STATELESS;
 use super::error::{Era, McpError};
@@ -45,6 +46,9 @@ pub struct Mcp {
     pub metadata_url: String,
     /// Turns true when the gateway shuts down: open streams end so the drain can finish.
     pub closing: tokio::sync::watch::Receiver<bool>,
+    /// Refused requests of revoked agents, counted so the audit log gets a few rows per
+    /// minute, not one per request.
+    pub refusals: Arc<super::auth::Refusals>,
 }
 
 impl Mcp {
@@ -106,10 +110,26 @@ async fn serve(mcp: Mcp, headers: HeaderMap, body: Bytes, caller: Caller) -> Res
             )
         }
     };
-    if stateless::is_stateless(&headers, &message) {
-        stateless::handle(&mcp, &headers, message, &caller).await
+    let era = if stateless::is_stateless(&headers, &message) {
+        Era::Stateless
     } else {
-        stateful::handle(&mcp, &headers, message, &caller).await
+        Era::Sessions
+    };
+    // Every message counts against the agent's rate; a tool call is charged when it is
+    // admitted (or refused before that), in the pipeline.
+    let tool_call = matches!(&message, Message::Request { method, .. } if method == "tools/call");
+    if !tool_call {
+        if let Err(error) = admission::charge(&mcp.gw, caller.who.agent_id, None).await {
+            let id = match &message {
+                Message::Request { id, .. } => Some(id),
+                Message::Notification { .. } | Message::Response => None,
+            };
+            return mcp.respond(era, id, error);
+        }
+    }
+    match era {
+        Era::Stateless => stateless::handle(&mcp, &headers, message, &caller).await,
+        Era::Sessions => stateful::handle(&mcp, &headers, message, &caller).await,
     }
 }
 
@@ -132,6 +152,9 @@ pub async fn get(
     if let Err(error) =
         stateful::version_header(&headers).and_then(|_| stateful::session(&mcp, &headers, &caller))
     {
+        return mcp.respond(Era::Sessions, None, error);
+    }
+    if let Err(error) = admission::charge(&mcp.gw, who.agent_id, None).await {
         return mcp.respond(Era::Sessions, None, error);
     }
     let revoked = match mcp.gw.supervisor.watch_revoked(who.agent_id).await {
@@ -207,6 +230,9 @@ pub async fn delete(
         Err(refused) => return refused.into_response(),
     };
     if let Err(error) = stateful::session(&mcp, &headers, &caller) {
+        return mcp.respond(Era::Sessions, None, error);
+    }
+    if let Err(error) = admission::charge(&mcp.gw, caller.who.agent_id, None).await {
         return mcp.respond(Era::Sessions, None, error);
     }
     if let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {

@@ -16,12 +16,24 @@ use super::{AgentActor, ADMITTED, DENIED, RATE_LIMITED};
 /// project, that project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdmitRequest {
-    /// The scope the operation needs, e.g. `cards:write`.
-    pub scope: String,
+    /// The scope the operation needs, e.g. `cards:write`; `None` for a request that
+    /// needs none (a protocol message: only standing and rate are checked).
+    pub scope: Option<String>,
     /// The project the operation touches, when it touches exactly one.
     pub project_id: Option<String>,
     /// Whether the call counts against the rate limit (every agent call does).
     pub rate_limited: bool,
+}
+
+impl AdmitRequest {
+    /// Any request of the agent: counts against its rate, needs no scope.
+    pub fn any() -> Self {
+        Self {
+            scope: None,
+            project_id: None,
+            rate_limited: true,
+        }
+    }
 }
 
 /// The actor's verdict.
@@ -63,6 +75,9 @@ pub enum DenyReason {
     RateLimited {
         /// The earliest time a retry can succeed.
         retry_after: Duration,
+        /// Refusals by the rate limit in a row, this one included (1 for the first), so
+        /// callers can record a streak without recording every refusal.
+        streak: u64,
     },
 }
 
@@ -70,10 +85,17 @@ impl AgentActor {
     /// Decides `request`, counts the verdict and marks the agent active.
     pub(super) fn admit(&mut self, request: &AdmitRequest) -> Admission {
         self.shared.touch();
-        let verdict = self.decide(request);
-        let counter = match &verdict {
-            Admission::Allowed { .. } => ADMITTED,
-            Admission::Denied(DenyReason::RateLimited { .. }) => RATE_LIMITED,
+        let mut verdict = self.decide(request);
+        let counter = match &mut verdict {
+            Admission::Allowed { .. } => {
+                self.rate_streak = 0;
+                ADMITTED
+            }
+            Admission::Denied(DenyReason::RateLimited { streak, .. }) => {
+                self.rate_streak += 1;
+                *streak = self.rate_streak;
+                RATE_LIMITED
+            }
             Admission::Denied(_) => DENIED,
         };
         self.shared.counters[counter].fetch_add(1, Ordering::Relaxed);
@@ -87,34 +109,35 @@ impl AgentActor {
         if self.unverified {
             return Admission::Denied(DenyReason::Unverified);
         }
-        let projects: Vec<String> = match &request.project_id {
-            Some(project_id) => {
+        let projects: Vec<String> = match (&request.scope, &request.project_id) {
+            (None, _) => self.scopes_by_project.keys().cloned().collect(),
+            (Some(scope), Some(project_id)) => {
                 let Some(scopes) = self.scopes_by_project.get(project_id) else {
                     return Admission::Denied(DenyReason::ProjectNotGranted {
                         project_id: project_id.clone(),
                         granted: self.scopes_by_project.keys().cloned().collect(),
                     });
                 };
-                if !scopes.contains(&request.scope) {
+                if !scopes.contains(scope) {
                     return Admission::Denied(DenyReason::MissingScope {
-                        scope: request.scope.clone(),
+                        scope: scope.clone(),
                         held: scopes.iter().cloned().collect(),
                     });
                 }
                 vec![project_id.clone()]
             }
-            None => {
+            (Some(scope), None) => {
                 let projects: Vec<String> = self
                     .scopes_by_project
                     .iter()
-                    .filter(|(_, scopes)| scopes.contains(&request.scope))
+                    .filter(|(_, scopes)| scopes.contains(scope))
                     .map(|(project, _)| project.clone())
                     .collect();
                 if projects.is_empty() {
                     let held: BTreeSet<String> =
                         self.scopes_by_project.values().flatten().cloned().collect();
                     return Admission::Denied(DenyReason::MissingScope {
-                        scope: request.scope.clone(),
+                        scope: scope.clone(),
                         held: held.into_iter().collect(),
                     });
                 }
@@ -124,7 +147,10 @@ impl AgentActor {
         if request.rate_limited {
             if let Err(not_until) = self.limiter.check() {
                 let retry_after = not_until.wait_time_from(DefaultClock::default().now());
-                return Admission::Denied(DenyReason::RateLimited { retry_after });
+                return Admission::Denied(DenyReason::RateLimited {
+                    retry_after,
+                    streak: 0,
+                });
             }
         }
         Admission::Allowed { projects }

@@ -49,7 +49,7 @@ fn profile(burst: u32) -> AgentProfile {
 
 fn read(project: Option<&str>) -> AdmitRequest {
     AdmitRequest {
-        scope: "cards:read".into(),
+        scope: Some("cards:read".into()),
         project_id: project.map(str::to_owned),
         rate_limited: true,
     }
@@ -79,7 +79,7 @@ async fn admission_checks_project_scope_and_rate() {
         other => panic!("expected a project refusal, got {other:?}"),
     }
     let write = AdmitRequest {
-        scope: "cards:write".into(),
+        scope: Some("cards:write".into()),
         project_id: None,
         rate_limited: true,
     };
@@ -93,7 +93,11 @@ async fn admission_checks_project_scope_and_rate() {
         Some(Admission::Allowed { .. })
     ));
     match sup.admit(id, read(None)).await.unwrap() {
-        Some(Admission::Denied(DenyReason::RateLimited { retry_after })) => {
+        Some(Admission::Denied(DenyReason::RateLimited {
+            retry_after,
+            streak,
+        })) => {
+            assert_eq!(streak, 1, "the first refusal of a streak");
             assert!(retry_after > Duration::ZERO)
         }
         other => panic!("expected a rate limit, got {other:?}"),

@@ -28,16 +28,19 @@ async fn a_failing_runtime_is_an_error_not_an_empty_list(engine: Engine) {
         None,
     )
     .await;
-    // The token is authenticated (and cached) by initialize; no actor runs yet.
+    // The token is authenticated (and cached) by initialize.
     let mut client = Client::new(&w.app, &token);
     client.init().await;
-    // The agent's profile can no longer be loaded: its actor cannot start.
+    // The agent's profile can no longer be loaded, and its running actor is dropped (as
+    // a standing change does): the next request must start one and cannot.
     sabotage(&w.app, "ALTER TABLE grants RENAME TO grants_gone").await;
+    w.app.gateway.supervisor.restart_owner(w.owner);
 
     let (status, body, _) = client.rpc("tools/list", json!({})).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], -32603, "{body}");
     assert!(body.get("result").is_none(), "{body}");
+    w.app.gateway.supervisor.restart_owner(w.owner);
 
     let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
     let resp = w

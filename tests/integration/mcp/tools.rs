@@ -258,10 +258,11 @@ async fn scopes_and_rate_limits(engine: Engine) {
         w.owner,
         "limited",
         json!([{"project_id": w.web, "scopes": ["cards:read"]}]),
-        Some((1, 2)),
+        Some((1, 4)),
     )
     .await;
     let mut c = Client::new(&w.app, &limited);
+    // Everything the agent sends counts: initialize and its notification take two.
     c.init().await;
     assert_eq!(c.tool("list_projects", json!({})).await["isError"], false);
     assert_eq!(c.tool("list_projects", json!({})).await["isError"], false);
@@ -271,6 +272,16 @@ async fn scopes_and_rate_limits(engine: Engine) {
         text(&limited_call).contains("Rate limit reached")
             && text(&limited_call).contains("Retry after")
     );
+    // So do protocol requests and bad tool calls: refused with 429 and Retry-After, or a
+    // tool error, and never let through.
+    let (status, body, headers) = c.rpc("ping", json!({})).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(headers.contains_key("retry-after"));
+    assert_eq!(body["id"], 7);
+    let (status, _, _) = c.rpc("tools/list", json!({})).await;
+    assert_eq!(status, 429);
+    let bad = c.tool("get_card", json!({"card": "WEB-1\u{0}"})).await;
+    assert!(text(&bad).contains("Rate limit reached"), "{bad}");
     w.app.stop().await;
 }
 both_engines!(scopes_and_rate_limits_, scopes_and_rate_limits);
