@@ -126,6 +126,10 @@ impl Application {
         let mcp = Mcp {
             closing: closing_rx,
             refusals: Arc::new(crate::mcp::auth::Refusals::new()),
+            streams: Arc::new(crate::mcp::stream::Streams::new(
+                gateway.config.max_streams,
+                gateway.config.max_streams_per_agent,
+            )),
             sessions: Arc::new(Sessions::new(session_key).map_err(|_| StartError::SessionKey)?),
             origins: Arc::new(OriginPolicy::new(gateway.config.allowed_origins.clone())),
             metadata_url: gateway

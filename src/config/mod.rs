@@ -44,6 +44,10 @@ pub struct Config {
     pub request_timeout: Duration,
     /// `GATEWAY_AGENT_IDLE_SECS`: an agent actor idle this long is stopped.
     pub agent_idle: Duration,
+    /// `GATEWAY_MAX_STREAMS`: open `GET /mcp` streams on this replica, at most.
+    pub max_streams: usize,
+    /// `GATEWAY_MAX_STREAMS_PER_AGENT`: open `GET /mcp` streams of one agent, at most.
+    pub max_streams_per_agent: usize,
     /// `GATEWAY_AUDIT_WRITERS`: audit writer actors.
     pub audit_writers: usize,
     /// `GATEWAY_AUDIT_MAX_BATCH`: the largest audit batch written at once.

@@ -176,6 +176,8 @@ impl Config {
             Duration::from_secs(r.number("GATEWAY_REQUEST_TIMEOUT_SECS", 30u64, 1, 3600));
         let agent_idle =
             Duration::from_secs(r.number("GATEWAY_AGENT_IDLE_SECS", 300u64, 1, 86_400));
+        let max_streams = r.number("GATEWAY_MAX_STREAMS", 20_000usize, 1, 1_000_000);
+        let max_streams_per_agent = r.number("GATEWAY_MAX_STREAMS_PER_AGENT", 4usize, 1, 64);
         let audit_writers = r.number("GATEWAY_AUDIT_WRITERS", 2usize, 1, 64);
         let audit_max_batch = r.number("GATEWAY_AUDIT_MAX_BATCH", 512usize, 1, 10_000);
         let audit_max_delay =
@@ -281,6 +283,8 @@ impl Config {
             max_body_bytes,
             request_timeout,
             agent_idle,
+            max_streams,
+            max_streams_per_agent,
             audit_writers,
             audit_max_batch,
             audit_max_delay,

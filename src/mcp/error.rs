@@ -104,6 +104,9 @@ pub enum McpError {
         /// Whether the call was a write.
         write: bool,
     },
+    /// 429: no room for another `GET /mcp` stream (this agent's, or the replica's).
+    #[error("{0}")]
+    TooManyStreams(String),
     /// 429 with `Retry-After`: the agent's rate limit refused a protocol request
     /// (`initialize`, `ping`, `tools/list`, a stream, a DELETE).
     #[error("Rate limit reached for this agent. Retry after {0} s.")]
@@ -148,7 +151,8 @@ impl McpError {
             | McpError::Scope { .. }
             | McpError::Denied(_)
             | McpError::ToolRateLimited { .. }
-            | McpError::RateLimited(_) => Outcome::Denied,
+            | McpError::RateLimited(_)
+            | McpError::TooManyStreams(_) => Outcome::Denied,
             McpError::Version(_)
             | McpError::MissingSession
             | McpError::UnknownSession
@@ -183,7 +187,7 @@ impl McpError {
             | McpError::ToolRateLimited { .. }
             | McpError::Rejected(_)
             | McpError::Upstream(_) => jsonrpc::INVALID_PARAMS,
-            McpError::RateLimited(_) => jsonrpc::RATE_LIMITED,
+            McpError::RateLimited(_) | McpError::TooManyStreams(_) => jsonrpc::RATE_LIMITED,
             McpError::Unavailable(_) => jsonrpc::INTERNAL_ERROR,
         }
     }
@@ -212,7 +216,7 @@ impl McpError {
                 Era::Sessions => StatusCode::OK,
                 Era::Stateless => StatusCode::BAD_REQUEST,
             },
-            McpError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            McpError::RateLimited(_) | McpError::TooManyStreams(_) => StatusCode::TOO_MANY_REQUESTS,
             McpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -245,6 +249,7 @@ impl McpError {
             | McpError::HeaderMismatch(_)
             | McpError::InvalidParams(_)
             | McpError::RateLimited(_)
+            | McpError::TooManyStreams(_)
             | McpError::Unavailable(_) => None,
         };
         Reply::Error {
@@ -280,6 +285,7 @@ impl McpError {
             | McpError::Denied(_)
             | McpError::ToolRateLimited { .. }
             | McpError::RateLimited(_)
+            | McpError::TooManyStreams(_)
             | McpError::Rejected(_)
             | McpError::Upstream(_)
             | McpError::Unavailable(_) => None,
@@ -305,6 +311,7 @@ impl McpError {
             | McpError::Scope { .. }
             | McpError::Denied(_)
             | McpError::ToolRateLimited { .. }
+            | McpError::TooManyStreams(_)
             | McpError::Rejected(_)
             | McpError::Upstream(_)
             | McpError::Unavailable(_) => None,

@@ -2,7 +2,8 @@
 //!
 //! Follow a request in this order:
 //!
-//! * [`transport`] — where an MCP request enters (POST, GET stream, DELETE);
+//! * [`transport`] — where an MCP request enters (POST, DELETE); [`stream`] — the GET
+//!   stream and its bounds;
 //! * [`auth`] — the [`auth::Caller`] extractor: `Origin`, then the bearer token;
 //! * [`stateful`] / [`stateless`] — the two protocol eras: 2025-11-25 and 2025-06-18 with
 //!   sessions, 2026-07-28 without; each checks its envelope;
@@ -34,6 +35,7 @@ pub mod pipeline;
 pub mod session;
 pub mod stateful;
 pub mod stateless;
+pub mod stream;
 pub mod tools;
 pub mod transport;
 
@@ -48,7 +50,7 @@ pub fn router(state: Mcp) -> Router {
     Router::new()
         .route(
             "/mcp",
-            get(transport::get)
+            get(stream::get)
                 .post(transport::post)
                 .delete(transport::delete),
         )

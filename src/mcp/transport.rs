@@ -4,21 +4,16 @@
 //! `Origin` and the bearer token. The body must be JSON and one JSON-RPC message; it is
 //! then served by the era it belongs to: [`super::stateless`] (2026-07-28, no sessions)
 //! or [`super::stateful`] (2025-11-25 and 2025-06-18, with sessions). Requests are
-//! answered with `application/json`, notifications and responses with 202. GET opens an
-//! SSE stream that carries nothing but keep-alives today and is closed the moment the
-//! agent is revoked. DELETE ends a session. Every error is an [`McpError`], answered by
+//! answered with `application/json`, notifications and responses with 202. GET (the
+//! SSE stream) is [`super::stream`]. DELETE ends a session. Every error is an [`McpError`], answered by
 //! its one mapping.
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::stream;
 use serde_json::{json, Value};
 use tracing::Instrument;
 
@@ -49,6 +44,8 @@ pub struct Mcp {
     /// Refused requests of revoked agents, counted so the audit log gets a few rows per
     /// minute, not one per request.
     pub refusals: Arc<super::auth::Refusals>,
+    /// Open `GET /mcp` streams, bounded per agent and in total.
+    pub streams: Arc<super::stream::Streams>,
 }
 
 impl Mcp {
@@ -60,6 +57,20 @@ impl Mcp {
         };
         error.respond(era, id, &self.metadata_url, result)
     }
+}
+
+/// Whether the body is declared as `application/json` (parameters such as `charset`
+/// allowed; `application/jsonx` and the like are not JSON).
+fn is_json(headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return false;
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// The JSON-RPC id of a body, if it has a usable one (for error answers before parsing).
@@ -87,14 +98,7 @@ pub async fn post(
 }
 
 async fn serve(mcp: Mcp, headers: HeaderMap, body: Bytes, caller: Caller) -> Response {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if !content_type
-        .to_ascii_lowercase()
-        .starts_with("application/json")
-    {
+    if !is_json(&headers) {
         return mcp.respond(Era::Sessions, None, McpError::MediaType);
     }
     let message = match Message::parse(&body) {
@@ -133,79 +137,8 @@ async fn serve(mcp: Mcp, headers: HeaderMap, body: Bytes, caller: Caller) -> Res
     }
 }
 
-/// `GET /mcp`: an SSE stream for server-to-client messages. The gateway sends none yet
-/// (its tool list does not change during a session), so the stream carries keep-alives
-/// until the client leaves — or until the agent is revoked, which closes it at once.
-pub async fn get(
-    State(mcp): State<Mcp>,
-    headers: HeaderMap,
-    caller: Result<Caller, Refused>,
-) -> Response {
-    if let Some(response) = stateless_method_not_allowed(&headers) {
-        return response;
-    }
-    let caller = match caller {
-        Ok(caller) => caller,
-        Err(refused) => return refused.into_response(),
-    };
-    let who = &caller.who;
-    if let Err(error) =
-        stateful::version_header(&headers).and_then(|_| stateful::session(&mcp, &headers, &caller))
-    {
-        return mcp.respond(Era::Sessions, None, error);
-    }
-    if let Err(error) = admission::charge(&mcp.gw, who.agent_id, None).await {
-        return mcp.respond(Era::Sessions, None, error);
-    }
-    let revoked = match mcp.gw.supervisor.watch_revoked(who.agent_id).await {
-        Ok(Some(revoked)) => revoked,
-        Ok(None) => return mcp.respond(Era::Sessions, None, McpError::Revoked),
-        Err(e) => {
-            tracing::error!(error = %e, "the agent runtime could not open a stream");
-            return mcp.respond(
-                Era::Sessions,
-                None,
-                McpError::Unavailable("the agent runtime is unavailable; retry shortly".into()),
-            );
-        }
-    };
-    if *revoked.borrow() {
-        return mcp.respond(Era::Sessions, None, McpError::Revoked);
-    }
-    let supervisor = mcp.gw.supervisor.clone();
-    let agent_id = who.agent_id;
-    let closing = mcp.closing.clone();
-    let stream = stream::unfold(Some(revoked), move |state| {
-        let supervisor = supervisor.clone();
-        let mut closing = closing.clone();
-        async move {
-            let mut revoked = state?;
-            loop {
-                let changed = tokio::select! {
-                    changed = revoked.wait_for(|r| *r) => changed.map(|_| ()),
-                    _ = closing.wait_for(|c| *c) => return None,
-                };
-                match changed {
-                    // Revoked: end the stream now.
-                    Ok(_) => return None::<(Result<Event, Infallible>, _)>,
-                    // The actor idled out while the stream stayed open: watch its
-                    // successor (started afresh from the store, so a revocation that
-                    // landed meanwhile is seen).
-                    Err(_) => match supervisor.watch_revoked(agent_id).await {
-                        Ok(Some(next)) if !*next.borrow() => revoked = next,
-                        _ => return None,
-                    },
-                }
-            }
-        }
-    });
-    Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response()
-}
-
 /// 405 for a GET or DELETE of the stateless revision, which has neither.
-fn stateless_method_not_allowed(headers: &HeaderMap) -> Option<Response> {
+pub(super) fn stateless_method_not_allowed(headers: &HeaderMap) -> Option<Response> {
     let v = headers.get(VERSION_HEADER)?.to_str().ok()?.trim();
     (v == STATELESS).then(|| {
         let mut response = StatusCode::METHOD_NOT_ALLOWED.into_response();

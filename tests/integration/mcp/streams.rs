@@ -1,7 +1,8 @@
-//! GET streams: closed by a revocation, outliving an idle actor, ended at shutdown.
+//! GET streams: closed by a revocation, outliving an idle actor, ended at shutdown,
+//! bounded per agent and in total.
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{agent_with, world, Client, ALL};
 use crate::both_engines;
@@ -109,4 +110,65 @@ async fn shutdown_ends_open_streams() {
         .expect("the stream ended")
         .unwrap()
         .ok();
+}
+
+/// Open streams are bounded per agent and per replica, answered 429, and a revoked
+/// agent's streams give their places back.
+#[tokio::test]
+async fn streams_are_bounded_per_agent_and_in_total() {
+    let w = world(
+        Engine::Sqlite,
+        &[
+            ("GATEWAY_MAX_STREAMS", "3"),
+            ("GATEWAY_MAX_STREAMS_PER_AGENT", "2"),
+        ],
+    )
+    .await;
+    let grants = json!([{"project_id": w.web, "scopes": ALL}]);
+    let (a_id, a_token) = agent_with(&w.app, w.owner, "a", grants.clone(), None).await;
+    let (_, b_token) = agent_with(&w.app, w.owner, "b", grants, None).await;
+    let mut a = Client::new(&w.app, &a_token);
+    a.init().await;
+    let mut b = Client::new(&w.app, &b_token);
+    b.init().await;
+    let get = |c: &Client| {
+        c.app
+            .http
+            .get(c.app.url("/mcp"))
+            .bearer_auth(&c.token)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", c.session.clone().unwrap())
+            .send()
+    };
+    let a1 = a.open_stream().await;
+    let a2 = a.open_stream().await;
+    let refused = get(&a).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already holds 2 open streams"),
+        "{body}"
+    );
+    let b1 = b.open_stream().await;
+    assert_eq!(get(&b).await.unwrap().status(), 429, "the replica is full");
+    w.app
+        .admin(
+            Method::POST,
+            &format!("/api/v1/admin/agents/{a_id}/revoke"),
+            None,
+        )
+        .await;
+    for stream in [a1, a2] {
+        tokio::time::timeout(std::time::Duration::from_secs(10), stream)
+            .await
+            .expect("a revoked agent's stream ends")
+            .unwrap()
+            .ok();
+    }
+    let b2 = b.open_stream().await;
+    assert!(!b2.is_finished() && !b1.is_finished());
+    w.app.stop().await;
 }

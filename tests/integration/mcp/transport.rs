@@ -178,6 +178,26 @@ async fn transport_rules() {
         raw("{nope", "application/json").await.unwrap().status(),
         400
     );
+    for media in ["application/jsonx", "application/json-seq", "text/json"] {
+        assert_eq!(
+            raw(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, media)
+                .await
+                .unwrap()
+                .status(),
+            415,
+            "{media} is not JSON"
+        );
+    }
+    assert_ne!(
+        raw(
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+            "Application/JSON; charset=utf-8"
+        )
+        .await
+        .unwrap()
+        .status(),
+        415
+    );
     assert_eq!(
         raw(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, "text/plain")
             .await
