@@ -142,8 +142,8 @@ fn validate(mut event: Event, now: DateTime<Utc>) -> Result<Event, ApiError> {
         ("display_name", event.display_name.as_deref()),
     ];
     for (name, value) in fields {
-        let chars = value.map_or(1, |v| v.chars().count());
-        if chars == 0 || chars > MAX_FIELD_CHARS {
+        let (blank, chars) = value.map_or((false, 0), |v| (v.trim().is_empty(), v.chars().count()));
+        if blank || chars > MAX_FIELD_CHARS {
             return Err(invalid(format!(
                 "the event's {name} must be 1 to {MAX_FIELD_CHARS} characters"
             )));

@@ -13,6 +13,8 @@ use uuid::Uuid;
 use crate::both_engines;
 use crate::helpers::{Engine, TestApp};
 
+mod order;
+
 const SECRET: &str = "launcher-webhook-secret-0123456789abcdef";
 
 async fn deliver(app: &TestApp, event: &Value, secret: &str, skew: i64) -> (u16, Value) {
