@@ -68,25 +68,25 @@ pub enum EventApplied {
     Duplicate,
 }
 
+/// How many stripes [`UserLocks`] has.
+const STRIPES: usize = 64;
+
 /// Per-user locks of this process, striped: two users may share a stripe, which only
 /// serialises them.
 #[derive(Debug)]
-pub(crate) struct UserLocks(Box<[Mutex<()>]>);
+pub(crate) struct UserLocks([Mutex<()>; STRIPES]);
 
 impl Default for UserLocks {
     fn default() -> Self {
-        Self((0..64).map(|_| Mutex::new(())).collect())
+        Self(std::array::from_fn(|_| Mutex::new(())))
     }
 }
 
 impl UserLocks {
     async fn lock(&self, user: Uuid) -> MutexGuard<'_, ()> {
-        let stripes = self.0.len().max(1) as u128;
-        let index = usize::try_from(user.as_u128() % stripes).unwrap_or(0);
-        match self.0.get(index) {
-            Some(stripe) => stripe.lock().await,
-            None => self.0[0].lock().await,
-        }
+        // The remainder is below STRIPES, so the index is in range.
+        let index = (user.as_u128() % STRIPES as u128) as usize;
+        self.0[index].lock().await
     }
 }
 
@@ -245,7 +245,10 @@ impl Gateway {
                 after: Some(user),
                 ..
             } => Ok(UserChanges {
-                changes: diff(before.as_ref().map(|u| (u.codex_agents, u.blocked)), (user.codex_agents, user.blocked)),
+                changes: diff(
+                    before.as_ref().map(|u| (u.codex_agents, u.blocked)),
+                    (user.codex_agents, user.blocked),
+                ),
                 created: before.is_none(),
                 user,
             }),

@@ -198,10 +198,7 @@ pub async fn receive(
         client_id: event.client_id,
         display_name: event.display_name,
         // Microseconds: what both engines store, so stamps compare as they were sent.
-        occurred_at: event
-            .occurred_at
-            .unwrap_or(received_at)
-            .trunc_subsecs(6),
+        occurred_at: event.occurred_at.unwrap_or(received_at).trunc_subsecs(6),
     };
     let audit = AuditEvent::start(&request_id, action(event.kind))
         .owner(event.user_id)

@@ -271,14 +271,14 @@ where
 
     async fn record_entitlement_change(&self, c: &EntitlementChange) -> StoreResult<()> {
         sqlx::query(INSERT_ENTITLEMENT_CHANGE)
-        .bind(c.at)
-        .bind(c.user_id)
-        .bind(c.client_id.as_str())
-        .bind(c.change.as_str())
-        .bind(c.source.as_str())
-        .bind(c.detail.as_deref())
-        .execute(&self.pool)
-        .await?;
+            .bind(c.at)
+            .bind(c.user_id)
+            .bind(c.client_id.as_str())
+            .bind(c.change.as_str())
+            .bind(c.source.as_str())
+            .bind(c.detail.as_deref())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -26,7 +26,11 @@ fn event_at(kind: &str, user: Uuid, at: DateTime<Utc>) -> Value {
 async fn setup(engine: Engine) -> (TestApp, Uuid, Uuid, String) {
     let app = TestApp::spawn_with(engine, &[("GATEWAY_LAUNCHER_SECRET", SECRET)]).await;
     let grace = Uuid::new_v4();
-    let granted = event_at("entitlement.granted", grace, Utc::now() - Duration::hours(1));
+    let granted = event_at(
+        "entitlement.granted",
+        grace,
+        Utc::now() - Duration::hours(1),
+    );
     let (status, body) = deliver(&app, &granted, SECRET, 0).await;
     assert_eq!((status, &body["applied"]), (200, &json!(true)), "{body}");
     let web = app.project("WEB", &[(grace, "Grace", 20)]).await;
@@ -46,8 +50,10 @@ async fn blocked(app: &TestApp, user: Uuid) -> bool {
 /// or undoes that.
 async fn sabotage(app: &TestApp, engine: Engine, on: bool) {
     let sql = match (engine, on) {
-        (Engine::Sqlite, true) => "CREATE TRIGGER sabotage BEFORE INSERT ON entitlement_changes \
-                                   BEGIN SELECT RAISE(ABORT, 'sabotaged'); END",
+        (Engine::Sqlite, true) => {
+            "CREATE TRIGGER sabotage BEFORE INSERT ON entitlement_changes \
+                                   BEGIN SELECT RAISE(ABORT, 'sabotaged'); END"
+        }
         (Engine::Sqlite, false) => "DROP TRIGGER sabotage",
         (Engine::Postgres, true) => {
             "ALTER TABLE entitlement_changes ADD CONSTRAINT sabotage CHECK (false) NOT VALID"
@@ -72,7 +78,10 @@ async fn a_failed_apply_is_applied_on_redelivery(engine: Engine) {
     sabotage(&app, engine, true).await;
     let (status, body) = deliver(&app, &block, SECRET, 0).await;
     assert!(status >= 500, "the apply failed: {status} {body}");
-    assert!(!blocked(&app, grace).await, "nothing of a failed apply stays");
+    assert!(
+        !blocked(&app, grace).await,
+        "nothing of a failed apply stays"
+    );
     assert_eq!(status_of(&app, agent).await, "active");
     sabotage(&app, engine, false).await;
 
@@ -83,7 +92,10 @@ async fn a_failed_apply_is_applied_on_redelivery(engine: Engine) {
     assert_eq!(status_of(&app, agent).await, "disabled");
     assert_eq!(app.me(&token).await, 401);
     let (_, again) = deliver(&app, &block, SECRET, 0).await;
-    assert_eq!((&again["applied"], &again["outcome"]), (&json!(false), &json!("duplicate")));
+    assert_eq!(
+        (&again["applied"], &again["outcome"]),
+        (&json!(false), &json!("duplicate"))
+    );
     app.stop().await;
 }
 both_engines!(
@@ -95,11 +107,18 @@ async fn an_older_event_does_not_override_a_newer_one(engine: Engine) {
     let (app, grace, agent, token) = setup(engine).await;
     let now = Utc::now();
     let (status, body) = deliver(&app, &event_at("user.blocked", grace, now), SECRET, 0).await;
-    assert_eq!((status, &body["outcome"]), (200, &json!("applied")), "{body}");
+    assert_eq!(
+        (status, &body["outcome"]),
+        (200, &json!("applied")),
+        "{body}"
+    );
     let stale = event_at("user.unblocked", grace, now - Duration::seconds(30));
     let (status, body) = deliver(&app, &stale, SECRET, 0).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!((&body["applied"], &body["outcome"]), (&json!(false), &json!("superseded")));
+    assert_eq!(
+        (&body["applied"], &body["outcome"]),
+        (&json!(false), &json!("superseded"))
+    );
     assert!(blocked(&app, grace).await, "the newer block stands");
     assert_eq!(status_of(&app, agent).await, "disabled");
     assert_eq!(app.me(&token).await, 401);
@@ -139,7 +158,11 @@ async fn concurrent_events_end_in_the_newest_state(engine: Engine) {
         let mut events = Vec::new();
         for i in 0..8i64 {
             let blocks = (i % 2 == 1) == newest_blocks;
-            let kind = if blocks { "user.blocked" } else { "user.unblocked" };
+            let kind = if blocks {
+                "user.blocked"
+            } else {
+                "user.unblocked"
+            };
             let at = base + Duration::seconds(trial * 10) + Duration::milliseconds(i);
             events.push(event_at(kind, grace, at));
         }
