@@ -20,7 +20,7 @@ use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 use uuid::Uuid;
 
 use super::rows::{assemble, AgentRow, GrantRow, IdempotencyRow, TokenRow, AGENT_COLUMNS};
-use super::standing::move_agents;
+use super::standing::{insert_change, move_agents};
 use super::*;
 
 /// A [`Store`] over one sqlx driver; see [`PgStore`](super::postgres::PgStore) and
@@ -96,11 +96,6 @@ pub trait Dialect: Database {
 /// Revokes an agent's live tokens.
 pub(super) const REVOKE_TOKENS: &str =
     "UPDATE tokens SET revoked_at = $2 WHERE agent_id = $1 AND revoked_at IS NULL";
-
-/// Records an entitlement change.
-pub(super) const INSERT_ENTITLEMENT_CHANGE: &str =
-    "INSERT INTO entitlement_changes (at, user_id, client_id, change, source, detail) \
-     VALUES ($1, $2, $3, $4, $5, $6)";
 
 /// Which agents a read loads.
 enum Agents {
@@ -270,16 +265,7 @@ where
     }
 
     async fn record_entitlement_change(&self, c: &EntitlementChange) -> StoreResult<()> {
-        sqlx::query(INSERT_ENTITLEMENT_CHANGE)
-            .bind(c.at)
-            .bind(c.user_id)
-            .bind(c.client_id.as_str())
-            .bind(c.change.as_str())
-            .bind(c.source.as_str())
-            .bind(c.detail.as_deref())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        insert_change(&self.pool, c).await
     }
 
     async fn create_agent(&self, a: &NewAgent) -> StoreResult<Agent> {

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
 
-use super::shared::{Dialect, OwnerMove, SqlStore, INSERT_ENTITLEMENT_CHANGE, REVOKE_TOKENS};
+use super::shared::{Dialect, OwnerMove, SqlStore, REVOKE_TOKENS};
 use super::*;
 
 /// A Launcher event being applied: its id is recorded in the same transaction as its
@@ -104,6 +104,32 @@ pub enum StandingWritten {
     },
 }
 
+/// Inserts one `entitlement_changes` row.
+pub(super) async fn insert_change<'e, DB, E>(exec: E, c: &EntitlementChange) -> StoreResult<()>
+where
+    DB: Dialect,
+    E: Executor<'e, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
+    sqlx::query(
+        "INSERT INTO entitlement_changes (at, user_id, client_id, change, source, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(c.at)
+    .bind(c.user_id)
+    .bind(c.client_id.as_str())
+    .bind(c.change.as_str())
+    .bind(c.source.as_str())
+    .bind(c.detail.as_deref())
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
 /// Moves the owner's agents inside the caller's transaction, revoking their tokens when
 /// they are revoked; returns their ids.
 pub(super) async fn move_agents<DB>(
@@ -182,7 +208,7 @@ where
         let before = current.map(|c| c.user);
         let after = match &plan {
             StandingPlan::Nothing | StandingPlan::Superseded { .. } => before.clone(),
-            StandingPlan::Write(w) => Some(write_user::<DB>(&mut tx, w, now).await?),
+            StandingPlan::Write(w) => Some(Self::write_user(&mut tx, w, now).await?),
         };
         tx.commit().await?;
         Ok(StandingWritten::Done {
@@ -191,63 +217,43 @@ where
             plan,
         })
     }
-}
 
-/// Writes the user, the change rows and the agent moves of `w`.
-async fn write_user<DB>(
-    conn: &mut DB::Connection,
-    w: &StandingWrite,
-    now: DateTime<Utc>,
-) -> StoreResult<User>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'r> User: FromRow<'r, <DB as Database>::Row>,
-    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
-    for<'q> bool: Encode<'q, DB> + Type<DB>,
-    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<DateTime<Utc>>: Encode<'q, DB> + Type<DB>,
-{
-    let u = &w.user;
-    let user: User = sqlx::query_as(
-        "INSERT INTO users (id, client_id, display_name, blocked, codex_agents, created_at, \
-         updated_at, entitlement_at, blocked_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8) \
-         ON CONFLICT (id) DO UPDATE SET client_id = $2, display_name = $3, blocked = $4, \
-         codex_agents = $5, updated_at = $6, entitlement_at = $7, blocked_at = $8 RETURNING *",
-    )
-    .bind(u.id)
-    .bind(u.client_id.as_str())
-    .bind(u.display_name.as_str())
-    .bind(u.blocked)
-    .bind(u.codex_agents)
-    .bind(now)
-    .bind(w.entitlement_at)
-    .bind(w.blocked_at)
-    .fetch_one(&mut *conn)
-    .await?;
-    for c in &w.changes {
-        sqlx::query(INSERT_ENTITLEMENT_CHANGE)
-            .bind(c.at)
-            .bind(c.user_id)
-            .bind(c.client_id.as_str())
-            .bind(c.change.as_str())
-            .bind(c.source.as_str())
-            .bind(c.detail.as_deref())
-            .execute(&mut *conn)
-            .await?;
+    /// Writes the user, the change rows and the agent moves of `w`.
+    async fn write_user(
+        conn: &mut DB::Connection,
+        w: &StandingWrite,
+        now: DateTime<Utc>,
+    ) -> StoreResult<User> {
+        let u = &w.user;
+        let user: User = sqlx::query_as(
+            "INSERT INTO users (id, client_id, display_name, blocked, codex_agents, created_at, \
+             updated_at, entitlement_at, blocked_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8) \
+             ON CONFLICT (id) DO UPDATE SET client_id = $2, display_name = $3, blocked = $4, \
+             codex_agents = $5, updated_at = $6, entitlement_at = $7, blocked_at = $8 RETURNING *",
+        )
+        .bind(u.id)
+        .bind(u.client_id.as_str())
+        .bind(u.display_name.as_str())
+        .bind(u.blocked)
+        .bind(u.codex_agents)
+        .bind(now)
+        .bind(w.entitlement_at)
+        .bind(w.blocked_at)
+        .fetch_one(&mut *conn)
+        .await?;
+        for c in &w.changes {
+            insert_change(&mut *conn, c).await?;
+        }
+        for m in &w.moves {
+            let change = OwnerMove {
+                owner: u.id,
+                from: &m.from,
+                to: m.to,
+                reason: &m.reason,
+                now,
+            };
+            move_agents::<DB>(&mut *conn, change).await?;
+        }
+        Ok(user)
     }
-    for m in &w.moves {
-        let change = OwnerMove {
-            owner: u.id,
-            from: &m.from,
-            to: m.to,
-            reason: &m.reason,
-            now,
-        };
-        move_agents::<DB>(&mut *conn, change).await?;
-    }
-    Ok(user)
 }

@@ -2,14 +2,13 @@
 //! an older event does not override a newer one, concurrent events of one user end in
 //! the newest state; and the webhook refuses absurd timestamps and oversized fields.
 
-use agent_gateway::launcher::webhook::sign;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::Connection;
 use uuid::Uuid;
 
-use super::{deliver, status_of, SECRET};
+use super::{deliver, deliver_signed, status_of, SECRET};
 use crate::both_engines;
 use crate::helpers::{Engine, TestApp};
 
@@ -170,7 +169,10 @@ async fn concurrent_events_end_in_the_newest_state(engine: Engine) {
         let mut sent = tokio::task::JoinSet::new();
         for e in events {
             let (base, http) = (app.base.clone(), app.http.clone());
-            sent.spawn(async move { post(&http, &base, &e).await });
+            sent.spawn(async move {
+                let ts = Utc::now().timestamp();
+                deliver_signed(&http, &base, &e, SECRET, ts).await.0
+            });
         }
         while let Some(done) = sent.join_next().await {
             assert_eq!(done.unwrap(), 200);
@@ -188,45 +190,12 @@ both_engines!(
     concurrent_events_end_in_the_newest_state
 );
 
-/// Posts a signed event with its own client (for concurrent sends).
-async fn post(http: &reqwest::Client, base: &str, event: &Value) -> u16 {
-    let body = serde_json::to_vec(event).unwrap();
-    let ts = Utc::now().timestamp();
-    http.post(format!("{base}/api/v1/launcher/events"))
-        .header("content-type", "application/json")
-        .header("x-launcher-timestamp", ts.to_string())
-        .header("x-launcher-signature", sign(SECRET.as_bytes(), ts, &body))
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
-/// Delivers `event` signed with the timestamp header `ts`, whatever it is.
-async fn deliver_at(app: &TestApp, event: &Value, ts: i64) -> (u16, Value) {
-    let body = serde_json::to_vec(event).unwrap();
-    let resp = app
-        .http
-        .post(app.url("/api/v1/launcher/events"))
-        .header("content-type", "application/json")
-        .header("x-launcher-timestamp", ts.to_string())
-        .header("x-launcher-signature", sign(SECRET.as_bytes(), ts, &body))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
 async fn absurd_timestamps_and_oversized_fields_are_refused(engine: Engine) {
     let app = TestApp::spawn_with(engine, &[("GATEWAY_LAUNCHER_SECRET", SECRET)]).await;
     let grace = Uuid::new_v4();
     let e = event_at("entitlement.granted", grace, Utc::now());
     for ts in [i64::MIN, i64::MIN + 1, i64::MAX, -1] {
-        let (status, body) = deliver_at(&app, &e, ts).await;
+        let (status, body) = deliver_signed(&app.http, &app.base, &e, SECRET, ts).await;
         assert_eq!(status, 401, "timestamp {ts}: {body}");
         assert_eq!(body["error"]["code"], "unauthorized");
     }
