@@ -21,15 +21,20 @@ fn event_at(kind: &str, user: Uuid, at: DateTime<Utc>) -> Value {
     })
 }
 
-/// A gateway with the webhook on, and an entitled user with one active agent.
-async fn setup(engine: Engine) -> (TestApp, Uuid, Uuid, String) {
+/// A gateway with the webhook on, and an entitled user with one active agent; with
+/// `timed`, the grant carries an `occurred_at` an hour ago, else none (an old sender).
+async fn setup(engine: Engine, timed: bool) -> (TestApp, Uuid, Uuid, String) {
     let app = TestApp::spawn_with(engine, &[("GATEWAY_LAUNCHER_SECRET", SECRET)]).await;
     let grace = Uuid::new_v4();
-    let granted = event_at(
-        "entitlement.granted",
-        grace,
-        Utc::now() - Duration::hours(1),
-    );
+    let granted = if timed {
+        event_at(
+            "entitlement.granted",
+            grace,
+            Utc::now() - Duration::hours(1),
+        )
+    } else {
+        super::event("entitlement.granted", grace)
+    };
     let (status, body) = deliver(&app, &granted, SECRET, 0).await;
     assert_eq!((status, &body["applied"]), (200, &json!(true)), "{body}");
     let web = app.project("WEB", &[(grace, "Grace", 20)]).await;
@@ -72,8 +77,9 @@ async fn sabotage(app: &TestApp, engine: Engine, on: bool) {
 }
 
 async fn a_failed_apply_is_applied_on_redelivery(engine: Engine) {
-    let (app, grace, agent, token) = setup(engine).await;
-    let block = event_at("user.blocked", grace, Utc::now());
+    // Events as an old sender sends them (no occurred_at).
+    let (app, grace, agent, token) = setup(engine, false).await;
+    let block = super::event("user.blocked", grace);
     sabotage(&app, engine, true).await;
     let (status, body) = deliver(&app, &block, SECRET, 0).await;
     assert!(status >= 500, "the apply failed: {status} {body}");
@@ -103,7 +109,7 @@ both_engines!(
 );
 
 async fn an_older_event_does_not_override_a_newer_one(engine: Engine) {
-    let (app, grace, agent, token) = setup(engine).await;
+    let (app, grace, agent, token) = setup(engine, true).await;
     let now = Utc::now();
     let (status, body) = deliver(&app, &event_at("user.blocked", grace, now), SECRET, 0).await;
     assert_eq!(
@@ -148,7 +154,7 @@ both_engines!(
 );
 
 async fn concurrent_events_end_in_the_newest_state(engine: Engine) {
-    let (app, grace, agent, token) = setup(engine).await;
+    let (app, grace, agent, token) = setup(engine, true).await;
     let base = Utc::now() - Duration::minutes(30);
     for trial in 0..20i64 {
         // Eight events, alternating; which kind is newest changes with the trial. They
