@@ -89,6 +89,8 @@ pub enum StandingPlan {
 pub type StandingRule<'a> = dyn Fn(Option<&CurrentUser>) -> StandingPlan + Send + Sync + 'a;
 
 /// What [`Store::write_standing`] did.
+// Returned once per change and matched at once: boxing `Done` would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StandingWritten {
     /// The event's id was already recorded: nothing was done.
