@@ -34,7 +34,7 @@ use crate::token::{TokenError, TokenHash};
 
 pub use agents::{CreateAgent, CreatedAgent};
 pub use profiles::profile_loader;
-pub use standing::UserChanges;
+pub use standing::{EventApplied, LauncherChange, UserChanges};
 
 /// Everything a request handler may touch. Cheap to clone.
 ///
@@ -55,6 +55,8 @@ pub struct Gateway {
     /// The Tasker, behind its call pool.
     pub tasker: Arc<dyn Tasker>,
     authority: Authority,
+    /// Serialises standing changes of one user in this process (`standing.rs`).
+    standing_locks: Arc<standing::UserLocks>,
 }
 
 /// Who may act, and how a change in that is put in force: the admin credential, the
@@ -88,6 +90,7 @@ impl Gateway {
             auth,
             tasker,
             authority,
+            standing_locks: Arc::default(),
         }
     }
 

@@ -17,6 +17,7 @@ pub mod postgres;
 mod rows;
 mod shared;
 pub mod sqlite;
+mod standing;
 mod types;
 
 use std::sync::Arc;
@@ -27,6 +28,10 @@ use uuid::Uuid;
 
 use crate::config::DatabaseUrl;
 pub use shared::SqlStore;
+pub use standing::{
+    AgentMove, CurrentUser, EventReceipt, StandingPlan, StandingRule, StandingWrite,
+    StandingWritten,
+};
 pub use types::*;
 
 /// Errors of the storage layer.
@@ -147,10 +152,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Agents whose own or whose owner's state changed at or after `since`, with whether
     /// they may work now. Feeds the periodic reconcile across replicas.
     async fn standing_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<Standing>>;
-    /// Whether a Launcher event id was already applied.
-    async fn launcher_event_seen(&self, id: &str) -> StoreResult<bool>;
-    /// Records a Launcher event id; `false` when it was already applied.
-    async fn record_launcher_event(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Changes a user's standing in one transaction, under the user's lock: reads the
+    /// user, runs `rule`, writes what it decided and, for a Launcher event, records the
+    /// event's id — all or nothing. `Duplicate` (nothing done) when the id was recorded
+    /// before. See `standing.rs`.
+    async fn write_standing(
+        &self,
+        user_id: Uuid,
+        event: Option<&EventReceipt>,
+        rule: &StandingRule<'_>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<StandingWritten>;
 
     /// Stores a new owner session (its token's hash).
     async fn create_owner_session(&self, session: &NewOwnerSession) -> StoreResult<()>;

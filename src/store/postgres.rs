@@ -1,7 +1,7 @@
 //! The Postgres engine: production and multi-replica deployments.
 //!
 //! Only what Postgres does differently is here: connecting (with the server-version
-//! check), typed parameters where a null is bound, row locks, and arrays (`UNNEST`, `ANY`)
+//! check), typed parameters where a null is bound, row and advisory locks, and arrays (`UNNEST`, `ANY`)
 //! for the batched writes. Everything else is [`SqlStore`]'s (`shared.rs`).
 
 use std::time::Duration;
@@ -20,6 +20,10 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Oldest Postgres the migrations are written for.
 const MIN_SERVER_VERSION: i64 = 130_000;
+
+/// The first key of the advisory locks that serialise one user's standing changes
+/// ("NDCS").
+const STANDING_LOCK_CLASS: i32 = 0x4e44_4353;
 
 /// A Postgres-backed [`Store`].
 pub type PgStore = SqlStore<Postgres>;
@@ -127,6 +131,19 @@ impl Dialect for Postgres {
         .bind(latency)
         .execute(pool)
         .await?;
+        Ok(())
+    }
+
+    async fn lock_user(conn: &mut PgConnection, user: Uuid) -> StoreResult<()> {
+        // The two-key form: its key space is apart from the one-key locks (sqlx's
+        // migrator takes one of those). A collision of two users' keys only serialises them.
+        let bits = user.as_u128();
+        let folded = (bits as u64 ^ (bits >> 64) as u64) as u32;
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind(STANDING_LOCK_CLASS)
+            .bind(i32::from_ne_bytes(folded.to_ne_bytes()))
+            .execute(conn)
+            .await?;
         Ok(())
     }
 

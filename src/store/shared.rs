@@ -20,6 +20,7 @@ use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 use uuid::Uuid;
 
 use super::rows::{assemble, AgentRow, GrantRow, IdempotencyRow, TokenRow, AGENT_COLUMNS};
+use super::standing::{insert_change, move_agents};
 use super::*;
 
 /// A [`Store`] over one sqlx driver; see [`PgStore`](super::postgres::PgStore) and
@@ -81,6 +82,10 @@ pub trait Dialect: Database {
     async fn touch_tokens(pool: &Pool<Self>, used: &[(Uuid, DateTime<Utc>)]) -> StoreResult<()>;
     /// Appends audit rows in one statement (`rows` is not empty).
     async fn insert_audit(pool: &Pool<Self>, rows: &[AuditRow]) -> StoreResult<()>;
+    /// Serialises changes of one user's standing until the caller's transaction ends
+    /// (Postgres: an advisory lock on the user's id; SQLite: nothing, `BEGIN IMMEDIATE`
+    /// already admits one writer at a time).
+    async fn lock_user(conn: &mut Self::Connection, user: Uuid) -> StoreResult<()>;
     /// Moves the owner's agents, inside the caller's transaction; returns their ids.
     async fn move_owner_agents(
         conn: &mut Self::Connection,
@@ -89,7 +94,7 @@ pub trait Dialect: Database {
 }
 
 /// Revokes an agent's live tokens.
-const REVOKE_TOKENS: &str =
+pub(super) const REVOKE_TOKENS: &str =
     "UPDATE tokens SET revoked_at = $2 WHERE agent_id = $1 AND revoked_at IS NULL";
 
 /// Which agents a read loads.
@@ -158,6 +163,7 @@ where
     for<'r> TokenRow: FromRow<'r, DB::Row>,
     for<'r> IdempotencyRow: FromRow<'r, DB::Row>,
     for<'r> User: FromRow<'r, DB::Row>,
+    for<'r> CurrentUser: FromRow<'r, DB::Row>,
     for<'r> AuthRecord: FromRow<'r, DB::Row>,
     for<'r> AuditEntry: FromRow<'r, DB::Row>,
     for<'r> Standing: FromRow<'r, DB::Row>,
@@ -259,19 +265,7 @@ where
     }
 
     async fn record_entitlement_change(&self, c: &EntitlementChange) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO entitlement_changes (at, user_id, client_id, change, source, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(c.at)
-        .bind(c.user_id)
-        .bind(c.client_id.as_str())
-        .bind(c.change.as_str())
-        .bind(c.source.as_str())
-        .bind(c.detail.as_deref())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        insert_change(&self.pool, c).await
     }
 
     async fn create_agent(&self, a: &NewAgent) -> StoreResult<Agent> {
@@ -491,16 +485,7 @@ where
             reason,
             now,
         };
-        let ids = DB::move_owner_agents(&mut *tx, change).await?;
-        if to == AgentStatus::Revoked {
-            for id in &ids {
-                sqlx::query(REVOKE_TOKENS)
-                    .bind(*id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
+        let ids = move_agents::<DB>(&mut tx, change).await?;
         tx.commit().await?;
         Ok(ids)
     }
@@ -517,21 +502,14 @@ where
         .await?)
     }
 
-    async fn launcher_event_seen(&self, id: &str) -> StoreResult<bool> {
-        Ok(sqlx::query("SELECT 1 FROM launcher_events WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .is_some())
-    }
-
-    async fn record_launcher_event(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
-        let done = sqlx::query("INSERT INTO launcher_events (id, received_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
-            .bind(id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(DB::rows_affected(&done) == 1)
+    async fn write_standing(
+        &self,
+        user_id: Uuid,
+        event: Option<&EventReceipt>,
+        rule: &StandingRule<'_>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<StandingWritten> {
+        self.write_standing_tx(user_id, event, rule, now).await
     }
 
     async fn create_owner_session(&self, s: &NewOwnerSession) -> StoreResult<()> {

@@ -106,6 +106,11 @@ impl Dialect for Sqlite {
         Ok(())
     }
 
+    async fn lock_user(_conn: &mut SqliteConnection, _user: Uuid) -> StoreResult<()> {
+        // `BEGIN IMMEDIATE` already holds the database's one write lock.
+        Ok(())
+    }
+
     async fn move_owner_agents(
         conn: &mut SqliteConnection,
         m: OwnerMove<'_>,

@@ -13,14 +13,27 @@ use uuid::Uuid;
 use crate::both_engines;
 use crate::helpers::{Engine, TestApp};
 
+mod order;
+
 const SECRET: &str = "launcher-webhook-secret-0123456789abcdef";
 
 async fn deliver(app: &TestApp, event: &Value, secret: &str, skew: i64) -> (u16, Value) {
-    let body = serde_json::to_vec(event).unwrap();
     let ts = chrono::Utc::now().timestamp() + skew;
-    let resp = app
-        .http
-        .post(app.url("/api/v1/launcher/events"))
+    deliver_signed(&app.http, &app.base, event, secret, ts).await
+}
+
+/// Posts `event` to the gateway at `base`, signed with `secret` and the timestamp header
+/// `ts`, whatever it is.
+async fn deliver_signed(
+    http: &reqwest::Client,
+    base: &str,
+    event: &Value,
+    secret: &str,
+    ts: i64,
+) -> (u16, Value) {
+    let body = serde_json::to_vec(event).unwrap();
+    let resp = http
+        .post(format!("{base}/api/v1/launcher/events"))
         .header("content-type", "application/json")
         .header("x-launcher-timestamp", ts.to_string())
         .header("x-launcher-signature", sign(secret.as_bytes(), ts, &body))
