@@ -582,6 +582,15 @@ async fn nothing_lost<F, Fut>(
         attempted.len(),
         "one card per attempted key, nothing else"
     );
+    // And now every key's write is settled in the audit log as `allowed`.
+    let outcomes = outcomes_by_key(&audit_rows(http, &mcp.base, agent).await);
+    for key in &ledger.attempted {
+        let seen = outcomes.get(key).cloned().unwrap_or_default();
+        assert!(
+            seen.iter().any(|o| o == "allowed"),
+            "{key} after its retry: {seen:?}"
+        );
+    }
 }
 
 fn check_retry(ledger: &Ledger, key: &str, result: &Value) {
