@@ -14,6 +14,7 @@ mod api;
 mod audit;
 mod cli;
 mod config;
+mod faults;
 mod mcp;
 mod owner;
 mod replicas;
