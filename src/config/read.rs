@@ -185,11 +185,14 @@ impl Config {
         let mut allowed_origins: Vec<String> = Vec::new();
         if let Some(raw) = r.raw("GATEWAY_ALLOWED_ORIGINS").map(str::to_owned) {
             for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
-                match crate::mcp::origin::normalise(origin) {
-                    Some(o) => allowed_origins.push(o),
-                    None => r.fail(
+                match crate::mcp::origin::parse(origin) {
+                    Ok(o) => allowed_origins.push(o),
+                    Err(why) => r.fail(
                         "GATEWAY_ALLOWED_ORIGINS",
-                        format!("{origin:?} is not an http(s) origin such as https://tasker.example.com"),
+                        format!(
+                            "{origin:?} is not an origin ({why}); write each as scheme://host[:port], \
+                             such as https://tasker.example.com"
+                        ),
                     ),
                 }
             }
