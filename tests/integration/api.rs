@@ -481,6 +481,35 @@ both_engines!(
     store_failures_answer_without_driver_text
 );
 
+/// A Tasker that cannot be reached is named with the setting to check; the HTTP
+/// client's own error text (addresses, "tcp connect error") is logged, not answered.
+#[tokio::test]
+async fn an_unreachable_tasker_is_named_without_its_client_text() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", closed.local_addr().unwrap());
+    drop(closed);
+    let app = TestApp::spawn_with(
+        Engine::Sqlite,
+        &[
+            ("GATEWAY_TASKER", "nodedc"),
+            ("GATEWAY_TASKER_URL", url.as_str()),
+            ("GATEWAY_TASKER_TOKEN", "tasker-service-token-0123456789"),
+            ("GATEWAY_TASKER_RETRIES", "0"),
+        ],
+    )
+    .await;
+    let (status, body) = app.admin(Method::GET, "/api/v1/admin/projects", None).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("GATEWAY_TASKER_URL"), "{message}");
+    let port = url.rsplit(':').next().unwrap().trim_end_matches('/');
+    for word in ["connect", "error sending", "127.0.0.1", port] {
+        assert!(!message.contains(word), "{word:?} in {message}");
+    }
+    app.stop().await;
+}
+
 /// Per-agent rate limits are held to the range of their defaults (1 to 1,000,000), with
 /// a 422 naming the field and the range; the bounds themselves are accepted.
 async fn agent_rate_limits_are_bounded(engine: Engine) {
