@@ -197,13 +197,25 @@ mod tests {
     fn parse_table() {
         use BadOrigin::*;
         let cases: &[(&str, Result<&str, BadOrigin>)] = &[
-            ("https://gateway.example.com", Ok("https://gateway.example.com")),
-            (" https://gateway.example.com ", Ok("https://gateway.example.com")),
-            ("HTTPS://Gateway.Example.COM:443", Ok("https://gateway.example.com")),
+            (
+                "https://gateway.example.com",
+                Ok("https://gateway.example.com"),
+            ),
+            (
+                " https://gateway.example.com ",
+                Ok("https://gateway.example.com"),
+            ),
+            (
+                "HTTPS://Gateway.Example.COM:443",
+                Ok("https://gateway.example.com"),
+            ),
             ("http://127.0.0.1:8080", Ok("http://127.0.0.1:8080")),
             ("http://[::1]:8080", Ok("http://[::1]:8080")),
             ("http://[::1]", Ok("http://[::1]")),
-            ("http://xn--bcher-kva.example", Ok("http://xn--bcher-kva.example")),
+            (
+                "http://xn--bcher-kva.example",
+                Ok("http://xn--bcher-kva.example"),
+            ),
             ("http://localhost:3000", Ok("http://localhost:3000")),
             ("gateway.example.com", Err(NotUrl)),
             ("http://", Err(NotUrl)),

@@ -401,10 +401,25 @@ async fn sabotage(app: &TestApp, engine: Engine, sql: &str) {
 fn no_driver_text(what: &str, body: &Value) {
     let text = body.to_string().to_lowercase();
     for word in [
-        "database", "sqlite", "postgres", "sqlx", "no such", "relation", "column", "table",
-        "constraint", "_key", "syntax", "audit_", "agents_", "batch",
+        "database",
+        "sqlite",
+        "postgres",
+        "sqlx",
+        "no such",
+        "relation",
+        "column",
+        "table",
+        "constraint",
+        "_key",
+        "syntax",
+        "audit_",
+        "agents_",
+        "batch",
     ] {
-        assert!(!text.contains(word), "{what} answers driver text ({word:?}): {body}");
+        assert!(
+            !text.contains(word),
+            "{what} answers driver text ({word:?}): {body}"
+        );
     }
 }
 
@@ -427,7 +442,10 @@ async fn store_failures_answer_without_driver_text(engine: Engine) {
         )
         .await;
     assert_eq!((status, code(&body).as_str()), (409, "conflict"), "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().starts_with("already exists"));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("already exists"));
     no_driver_text("a conflict", &body);
 
     // Readiness, unauthenticated: which check failed, not why.
@@ -462,8 +480,15 @@ async fn store_failures_answer_without_driver_text(engine: Engine) {
             Some(json!({"display_name": "Edsger", "client_id": "client-1", "codex_agents": true, "blocked": false})),
         )
         .await;
-    assert_eq!((status, code(&body).as_str()), (503, "unavailable"), "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("audit log"));
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (503, "unavailable"),
+        "{body}"
+    );
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("audit log"));
     no_driver_text("an unwritable audit log", &body);
     sabotage(&app, engine, "ALTER TABLE audit_moved RENAME TO audit").await;
 
@@ -528,7 +553,11 @@ async fn agent_rate_limits_are_bounded(engine: Engine) {
         (json!(60), json!(1_000_001), "rate_burst"),
     ] {
         let (status, body) = app
-            .admin(Method::POST, "/api/v1/admin/agents", Some(create("r", rate.clone(), burst.clone())))
+            .admin(
+                Method::POST,
+                "/api/v1/admin/agents",
+                Some(create("r", rate.clone(), burst.clone())),
+            )
             .await;
         assert_eq!(status, 422, "{rate} {burst}: {body}");
         assert_eq!(body["error"]["code"], "validation_failed", "{body}");
@@ -548,12 +577,19 @@ async fn agent_rate_limits_are_bounded(engine: Engine) {
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["agent"]["rate_per_minute"], 1_000_000);
     let (status, body) = app
-        .admin(Method::POST, "/api/v1/admin/agents", Some(create("min", json!(1), json!(1))))
+        .admin(
+            Method::POST,
+            "/api/v1/admin/agents",
+            Some(create("min", json!(1), json!(1))),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     app.stop().await;
 }
-both_engines!(agent_rate_limits_are_bounded_, agent_rate_limits_are_bounded);
+both_engines!(
+    agent_rate_limits_are_bounded_,
+    agent_rate_limits_are_bounded
+);
 
 /// The served OpenAPI document describes exactly the routes the gateway serves.
 #[tokio::test]
