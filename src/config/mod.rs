@@ -208,5 +208,9 @@ impl fmt::Display for ConfigErrors {
     }
 }
 
+/// The range of a rate limit, calls per minute or burst: the defaults
+/// (`GATEWAY_RATE_PER_MINUTE`, `GATEWAY_RATE_BURST`) and every per-agent limit.
+pub const RATE_LIMITS: std::ops::RangeInclusive<u32> = 1..=1_000_000;
+
 /// Default SQLite file of the embedded default.
 pub const DEFAULT_DATABASE: &str = "sqlite://data/gateway.db";

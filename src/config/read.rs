@@ -169,8 +169,9 @@ impl Config {
             budget_per_minute: (budget > 0).then_some(budget),
         };
 
-        let rate_per_minute = r.number("GATEWAY_RATE_PER_MINUTE", 120u32, 1, 1_000_000);
-        let rate_burst = r.number("GATEWAY_RATE_BURST", 30u32, 1, 1_000_000);
+        let (rate_min, rate_max) = (*RATE_LIMITS.start(), *RATE_LIMITS.end());
+        let rate_per_minute = r.number("GATEWAY_RATE_PER_MINUTE", 120u32, rate_min, rate_max);
+        let rate_burst = r.number("GATEWAY_RATE_BURST", 30u32, rate_min, rate_max);
         let max_body_bytes = r.number("GATEWAY_MAX_BODY_BYTES", 1usize << 20, 1024, 64 << 20);
         let request_timeout =
             Duration::from_secs(r.number("GATEWAY_REQUEST_TIMEOUT_SECS", 30u64, 1, 3600));
@@ -187,11 +188,14 @@ impl Config {
         let mut allowed_origins: Vec<String> = Vec::new();
         if let Some(raw) = r.raw("GATEWAY_ALLOWED_ORIGINS").map(str::to_owned) {
             for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
-                match crate::mcp::origin::normalise(origin) {
-                    Some(o) => allowed_origins.push(o),
-                    None => r.fail(
+                match crate::mcp::origin::parse(origin) {
+                    Ok(o) => allowed_origins.push(o),
+                    Err(why) => r.fail(
                         "GATEWAY_ALLOWED_ORIGINS",
-                        format!("{origin:?} is not an http(s) origin such as https://tasker.example.com"),
+                        format!(
+                            "{origin:?} is not an origin ({why}); write each as scheme://host[:port], \
+                             such as https://tasker.example.com"
+                        ),
                     ),
                 }
             }

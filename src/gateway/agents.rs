@@ -7,6 +7,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::{Gateway, GatewayError};
+use crate::config::RATE_LIMITS;
 use crate::replicas::Change;
 use crate::scopes::Scope;
 use crate::store::{Agent, AgentStatus, GrantRecord, NewAgent};
@@ -22,9 +23,9 @@ pub struct CreateAgent {
     pub name: String,
     /// Granted projects and scopes.
     pub grants: Vec<(String, Vec<String>)>,
-    /// Per-agent rate, calls per minute.
+    /// Per-agent rate, calls per minute; within [`RATE_LIMITS`].
     pub rate_per_minute: Option<u32>,
-    /// Per-agent burst.
+    /// Per-agent burst; within [`RATE_LIMITS`].
     pub rate_burst: Option<u32>,
     /// Grant only projects the owner is a member of (the owner API's rule).
     pub members_only: bool,
@@ -45,6 +46,8 @@ impl Gateway {
         let name = request.name.trim().to_owned();
         validate_name(&name)?;
         let grants = validate_grants(request.grants)?;
+        validate_rate("rate_per_minute", request.rate_per_minute)?;
+        validate_rate("rate_burst", request.rate_burst)?;
         self.check_projects(&grants).await?;
         if request.members_only {
             self.check_membership(request.owner_id, &grants).await?;
@@ -178,6 +181,19 @@ fn validate_name(name: &str) -> Result<(), GatewayError> {
         Err(GatewayError::Invalid(
             "name must be 1 to 64 characters of letters, digits, space, '-', '_' or '.'".into(),
         ))
+    }
+}
+
+/// A per-agent rate limit, when given, is in the range the defaults are held to.
+fn validate_rate(field: &str, value: Option<u32>) -> Result<(), GatewayError> {
+    match value {
+        Some(v) if !RATE_LIMITS.contains(&v) => Err(GatewayError::Invalid(format!(
+            "{field} must be from {} to {} when given (got {v}); omit it or send null for the \
+             gateway default",
+            RATE_LIMITS.start(),
+            RATE_LIMITS.end()
+        ))),
+        Some(_) | None => Ok(()),
     }
 }
 

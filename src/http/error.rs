@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::gateway::GatewayError;
 use crate::identity::AuthError;
 use crate::store::StoreError;
+use crate::tasker::{ErrorCode, TaskerError};
 
 /// An error answered to an HTTP client.
 #[derive(Debug, thiserror::Error)]
@@ -148,20 +149,37 @@ impl From<QueryRejection> for ApiError {
 }
 
 impl From<gateway_actors::WriteError> for ApiError {
-    /// The audit row of an admin or owner action could not be made durable.
+    /// The audit row of an admin or owner action could not be made durable. Why (which
+    /// may be the database's own text) goes to the log only.
     fn from(e: gateway_actors::WriteError) -> Self {
-        ApiError::Unavailable(format!("the audit log is unavailable: {e}"))
+        tracing::error!(cause = %e, "an audit row could not be written");
+        ApiError::Unavailable(AUDIT_UNAVAILABLE.into())
     }
 }
 
+/// The answer when an action's audit row could not be written.
+pub const AUDIT_UNAVAILABLE: &str = "the audit log is unavailable, so the action is not \
+     acknowledged; retry shortly, and if it persists the gateway's log names the cause";
+
+/// The answer to a uniqueness conflict: the rule's name is the schema's, not the client's.
+pub const CONFLICT: &str = "already exists: a record with the same unique value (such as an \
+     agent of the same owner with the same name) is stored; change that value and retry";
+
 impl From<StoreError> for ApiError {
+    /// Store failures answer without the driver's text: it is logged (inside the
+    /// request's span, which carries its request id), the client gets a stable message.
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(rule) => ApiError::Conflict(format!("already exists ({rule})")),
+            StoreError::Conflict(rule) => {
+                tracing::info!(%rule, "a uniqueness rule refused a write");
+                ApiError::Conflict(CONFLICT.into())
+            }
             StoreError::Database(sqlx::Error::PoolTimedOut) => {
                 ApiError::Unavailable("the store is busy; retry shortly".into())
             }
-            other => ApiError::Internal(other.to_string()),
+            other @ (StoreError::Database(_) | StoreError::Migrate(_) | StoreError::Corrupt(_)) => {
+                ApiError::Internal(other.to_string())
+            }
         }
     }
 }
@@ -175,6 +193,39 @@ impl From<AuthError> for ApiError {
             AuthError::Store(e) => e.into(),
         }
     }
+}
+
+impl From<TaskerError> for ApiError {
+    /// A Tasker failure worded for an API client: a 503 whose advice follows the code.
+    /// The Tasker's own message (which may carry a remote service's or a database's
+    /// text) is logged, not sent.
+    fn from(e: TaskerError) -> Self {
+        tasker_unavailable(&e)
+    }
+}
+
+/// See `From<TaskerError> for ApiError`.
+fn tasker_unavailable(e: &TaskerError) -> ApiError {
+    tracing::warn!(code = e.code.as_str(), cause = %e.message, "a Tasker call of the REST API failed");
+    let message = match e.code {
+        ErrorCode::Unavailable => {
+            "the Tasker could not be reached; retry shortly, and if it persists check that the \
+             Tasker is up and GATEWAY_TASKER_URL points at it"
+        }
+        ErrorCode::RateLimited => "the Tasker is throttling the gateway; retry shortly",
+        ErrorCode::Unauthorized => {
+            "the Tasker refused the gateway's service token; check GATEWAY_TASKER_TOKEN"
+        }
+        ErrorCode::NotFound
+        | ErrorCode::ProjectNotGranted
+        | ErrorCode::ValidationFailed
+        | ErrorCode::ForbiddenOperation
+        | ErrorCode::Conflict => {
+            "the Tasker refused the gateway's request; retry shortly, and if it persists the \
+             gateway's log names the Tasker's answer"
+        }
+    };
+    ApiError::Unavailable(message.into())
 }
 
 impl From<GatewayError> for ApiError {
@@ -197,12 +248,24 @@ impl From<GatewayError> for ApiError {
                 code: "validation_failed",
                 message,
             },
-            GatewayError::Conflict(_) => ApiError::Conflict(message),
+            GatewayError::Conflict(detail) => {
+                tracing::info!(%detail, "a uniqueness rule refused a write");
+                ApiError::Conflict(CONFLICT.into())
+            }
             GatewayError::UnknownProjects { .. } => ApiError::Unprocessable {
                 code: "unknown_project",
                 message,
             },
-            GatewayError::Tasker(_) | GatewayError::Launcher(_) => ApiError::Unavailable(message),
+            GatewayError::Tasker(e) => tasker_unavailable(&e),
+            GatewayError::Launcher(e) => {
+                tracing::warn!(cause = %e, "Launcher's access check failed");
+                ApiError::Unavailable(
+                    "Launcher's access check could not be asked, so the owner's entitlement is \
+                     unknown; retry shortly, and if it persists check that Launcher is up and \
+                     GATEWAY_LAUNCHER_URL points at it"
+                        .into(),
+                )
+            }
             GatewayError::NotMember(_) => ApiError::Forbidden {
                 code: "not_a_member",
                 message,

@@ -1,5 +1,9 @@
 //! `GET /healthz` (the process answers) and `GET /readyz` (store reachable, migrations
 //! current, actor runtime alive; 503 otherwise).
+//!
+//! Both are unauthenticated, so `/readyz` names which check failed with a fixed word or
+//! two, never a cause's text (a database error can carry host names, paths or SQL): the
+//! cause is logged.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -17,12 +21,18 @@ pub async fn healthz() -> Json<Value> {
 pub async fn readyz(State(gw): State<Gateway>) -> (StatusCode, Json<Value>) {
     let store = match gw.store.ping().await {
         Ok(()) => Ok("reachable".to_owned()),
-        Err(e) => Err(format!("unreachable: {e}")),
+        Err(e) => {
+            tracing::warn!(cause = %e, "readiness: the store is unreachable");
+            Err("unreachable".to_owned())
+        }
     };
     let migrations = match gw.store.pending_migrations().await {
         Ok(0) => Ok("current".to_owned()),
         Ok(n) => Err(format!("{n} pending; run `agent-gateway migrate`")),
-        Err(e) => Err(format!("unknown: {e}")),
+        Err(e) => {
+            tracing::warn!(cause = %e, "readiness: the migration state could not be read");
+            Err("unknown".to_owned())
+        }
     };
     let runtime = if gw.supervisor.is_alive() {
         Ok(format!("alive ({} agent actors)", gw.supervisor.running()))

@@ -87,6 +87,8 @@ impl Dialect for Postgres {
         Ok(())
     }
 
+    /// One statement whatever the batch size: each column is bound as one array and
+    /// `UNNEST`ed, so a batch takes 11 parameters, never near Postgres' 65,535.
     async fn insert_audit(pool: &PgPool, rows: &[AuditRow]) -> StoreResult<()> {
         let mut at = Vec::with_capacity(rows.len());
         let mut request_id = Vec::with_capacity(rows.len());

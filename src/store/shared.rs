@@ -80,7 +80,8 @@ pub trait Dialect: Database {
     fn rows_affected(done: &Self::QueryResult) -> u64;
     /// Sets `last_used_at` of many tokens, never moving it back.
     async fn touch_tokens(pool: &Pool<Self>, used: &[(Uuid, DateTime<Utc>)]) -> StoreResult<()>;
-    /// Appends audit rows in one statement (`rows` is not empty).
+    /// Appends audit rows atomically, all or none, whatever their number (`rows` is not
+    /// empty).
     async fn insert_audit(pool: &Pool<Self>, rows: &[AuditRow]) -> StoreResult<()>;
     /// Serialises changes of one user's standing until the caller's transaction ends
     /// (Postgres: an advisory lock on the user's id; SQLite: nothing, `BEGIN IMMEDIATE`

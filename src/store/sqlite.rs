@@ -6,7 +6,8 @@
 //! deadlock on a lock upgrade.
 //!
 //! Only what SQLite does differently is here: connecting, untyped null parameters, and
-//! the batched writes without arrays. Everything else is [`SqlStore`]'s (`shared.rs`).
+//! the batched writes without arrays (audit rows chunked under the bind-parameter
+//! limit). Everything else is [`SqlStore`]'s (`shared.rs`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -25,6 +26,17 @@ use super::shared::{Dialect, OwnerMove, SqlStore};
 use super::*;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Columns bound per audit row.
+const AUDIT_COLUMNS: usize = 11;
+
+/// Audit rows per `INSERT` statement: well under SQLite's limit of 32,766 bound
+/// parameters per statement (`SQLITE_MAX_VARIABLE_NUMBER` since 3.32), which a single
+/// statement of a full `GATEWAY_AUDIT_MAX_BATCH` (up to 10,000 rows × 11 columns) would
+/// exceed.
+const AUDIT_ROWS_PER_INSERT: usize = 1_000;
+
+const _: () = assert!(AUDIT_ROWS_PER_INSERT * AUDIT_COLUMNS <= 32_766);
 
 /// A SQLite-backed [`Store`].
 pub type SqliteStore = SqlStore<Sqlite>;
@@ -84,25 +96,31 @@ impl Dialect for Sqlite {
         Ok(())
     }
 
+    /// One transaction of multi-row `INSERT`s of [`AUDIT_ROWS_PER_INSERT`] rows each, so
+    /// any batch stays under SQLite's bind-parameter limit and is still all-or-nothing.
     async fn insert_audit(pool: &SqlitePool, rows: &[AuditRow]) -> StoreResult<()> {
-        let mut insert = QueryBuilder::new(
-            "INSERT INTO audit (at, request_id, agent_id, owner_id, action, project_id, target, outcome, \
-             reason, idempotency_key, latency_us) ",
-        );
-        insert.push_values(rows, |mut b, r| {
-            b.push_bind(r.at)
-                .push_bind(&r.request_id)
-                .push_bind(r.agent_id)
-                .push_bind(r.owner_id)
-                .push_bind(&r.action)
-                .push_bind(&r.project_id)
-                .push_bind(&r.target)
-                .push_bind(r.outcome.as_str())
-                .push_bind(&r.reason)
-                .push_bind(&r.idempotency_key)
-                .push_bind(r.latency_us);
-        });
-        insert.build().execute(pool).await?;
+        let mut tx = pool.begin_with(Self::BEGIN_WRITE).await?;
+        for chunk in rows.chunks(AUDIT_ROWS_PER_INSERT) {
+            let mut insert = QueryBuilder::new(
+                "INSERT INTO audit (at, request_id, agent_id, owner_id, action, project_id, target, outcome, \
+                 reason, idempotency_key, latency_us) ",
+            );
+            insert.push_values(chunk, |mut b, r| {
+                b.push_bind(r.at)
+                    .push_bind(&r.request_id)
+                    .push_bind(r.agent_id)
+                    .push_bind(r.owner_id)
+                    .push_bind(&r.action)
+                    .push_bind(&r.project_id)
+                    .push_bind(&r.target)
+                    .push_bind(r.outcome.as_str())
+                    .push_bind(&r.reason)
+                    .push_bind(&r.idempotency_key)
+                    .push_bind(r.latency_us);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -346,6 +346,12 @@ async fn bad_requests_get_clear_json_errors(engine: Engine) {
         )
         .await;
     assert_eq!((status, code(&body).as_str()), (409, "conflict"));
+    // The conflict is answered; the schema's rule name is not.
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("already exists"));
+    no_driver_text("a conflict", &body);
 
     // Tokens: a mistyped token, a token of another kind, no token.
     let (_, token) = app.agent(owner, "typo", &[&p]).await;
@@ -379,6 +385,200 @@ async fn bad_requests_get_clear_json_errors(engine: Engine) {
 both_engines!(
     bad_requests_get_clear_json_errors_,
     bad_requests_get_clear_json_errors
+);
+
+/// Runs raw SQL on the app's database, behind the gateway's back.
+async fn sabotage(app: &TestApp, engine: Engine, sql: &str) {
+    match engine {
+        Engine::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&app.db.url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        Engine::Postgres => {
+            let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+/// Asserts an answer carries none of a database's or driver's own words.
+fn no_driver_text(what: &str, body: &Value) {
+    let text = body.to_string().to_lowercase();
+    for word in [
+        "database",
+        "sqlite",
+        "postgres",
+        "sqlx",
+        "no such",
+        "relation",
+        "column",
+        "table",
+        "constraint",
+        "_key",
+        "syntax",
+        "audit_",
+        "agents_",
+        "batch",
+    ] {
+        assert!(
+            !text.contains(word),
+            "{what} answers driver text ({word:?}): {body}"
+        );
+    }
+}
+
+/// Store failures answer stable messages; the driver's text (table, column and rule
+/// names, SQL errors) stays in the log, whether the failure is readiness, an audit row
+/// that cannot be written or a read that fails. (A uniqueness conflict is checked in
+/// `bad_requests_get_clear_json_errors`.)
+async fn store_failures_answer_without_driver_text(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let owner = app.owner("Edsger").await;
+    let code = |v: &Value| v["error"]["code"].as_str().unwrap_or_default().to_owned();
+
+    // Readiness, unauthenticated: which check failed, not why.
+    sabotage(
+        &app,
+        engine,
+        "ALTER TABLE _sqlx_migrations RENAME TO sqlx_migrations_moved; \
+         CREATE TABLE _sqlx_migrations (bogus TEXT)",
+    )
+    .await;
+    let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["checks"]["migrations"], "unknown", "{body}");
+    assert_eq!(body["checks"]["store"], "reachable", "{body}");
+    no_driver_text("/readyz", &body["checks"]);
+    sabotage(
+        &app,
+        engine,
+        "DROP TABLE _sqlx_migrations; ALTER TABLE sqlx_migrations_moved RENAME TO _sqlx_migrations",
+    )
+    .await;
+    let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    // The audit log cannot be written: 503, naming the audit log, not the database.
+    sabotage(&app, engine, "ALTER TABLE audit RENAME TO audit_moved").await;
+    let (status, body) = app
+        .admin(
+            Method::PUT,
+            &format!("/api/v1/admin/users/{owner}"),
+            Some(json!({"display_name": "Edsger", "client_id": "client-1", "codex_agents": true, "blocked": false})),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (503, "unavailable"),
+        "{body}"
+    );
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("audit log"));
+    no_driver_text("an unwritable audit log", &body);
+    sabotage(&app, engine, "ALTER TABLE audit_moved RENAME TO audit").await;
+
+    // A read the database fails: 500, "internal error".
+    sabotage(&app, engine, "ALTER TABLE agents RENAME TO agents_moved").await;
+    let (status, body) = app.admin(Method::GET, "/api/v1/admin/agents", None).await;
+    assert_eq!((status, code(&body).as_str()), (500, "internal"), "{body}");
+    assert_eq!(body["error"]["message"], "internal error");
+    no_driver_text("a failed read", &body);
+    sabotage(&app, engine, "ALTER TABLE agents_moved RENAME TO agents").await;
+    app.stop().await;
+}
+both_engines!(
+    store_failures_answer_without_driver_text_,
+    store_failures_answer_without_driver_text
+);
+
+/// A Tasker that cannot be reached is named with the setting to check; the HTTP
+/// client's own error text (addresses, "tcp connect error") is logged, not answered.
+#[tokio::test]
+async fn an_unreachable_tasker_is_named_without_its_client_text() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", closed.local_addr().unwrap());
+    drop(closed);
+    let app = TestApp::spawn_with(
+        Engine::Sqlite,
+        &[
+            ("GATEWAY_TASKER", "nodedc"),
+            ("GATEWAY_TASKER_URL", url.as_str()),
+            ("GATEWAY_TASKER_TOKEN", "tasker-service-token-0123456789"),
+            ("GATEWAY_TASKER_RETRIES", "0"),
+        ],
+    )
+    .await;
+    let (status, body) = app.admin(Method::GET, "/api/v1/admin/projects", None).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("GATEWAY_TASKER_URL"), "{message}");
+    let port = url.rsplit(':').next().unwrap().trim_end_matches('/');
+    for word in ["connect", "error sending", "127.0.0.1", port] {
+        assert!(!message.contains(word), "{word:?} in {message}");
+    }
+    app.stop().await;
+}
+
+/// Per-agent rate limits are held to the range of their defaults (1 to 1,000,000), with
+/// a 422 naming the field and the range; the bounds themselves are accepted.
+async fn agent_rate_limits_are_bounded(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let owner = app.owner("Barbara").await;
+    let p = app.project("CLU", &[]).await;
+    let create = |name: &str, rate: Value, burst: Value| {
+        json!({"owner_id": owner, "name": name, "grants": [{"project_id": p, "scopes": ["cards:read"]}],
+               "rate_per_minute": rate, "rate_burst": burst})
+    };
+    for (rate, burst, field) in [
+        (json!(0), json!(null), "rate_per_minute"),
+        (json!(1_000_001), json!(null), "rate_per_minute"),
+        (json!(4_294_967_295u32), json!(10), "rate_per_minute"),
+        (json!(null), json!(0), "rate_burst"),
+        (json!(60), json!(1_000_001), "rate_burst"),
+    ] {
+        let (status, body) = app
+            .admin(
+                Method::POST,
+                "/api/v1/admin/agents",
+                Some(create("r", rate.clone(), burst.clone())),
+            )
+            .await;
+        assert_eq!(status, 422, "{rate} {burst}: {body}");
+        assert_eq!(body["error"]["code"], "validation_failed", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(field) && message.contains("1 to 1000000"),
+            "{message}"
+        );
+    }
+    let (status, body) = app
+        .admin(
+            Method::POST,
+            "/api/v1/admin/agents",
+            Some(create("max", json!(1_000_000), json!(1_000_000))),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["agent"]["rate_per_minute"], 1_000_000);
+    let (status, body) = app
+        .admin(
+            Method::POST,
+            "/api/v1/admin/agents",
+            Some(create("min", json!(1), json!(1))),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    app.stop().await;
+}
+both_engines!(
+    agent_rate_limits_are_bounded_,
+    agent_rate_limits_are_bounded
 );
 
 /// The served OpenAPI document describes exactly the routes the gateway serves.

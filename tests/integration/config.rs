@@ -75,6 +75,41 @@ fn flags_override_the_environment() {
     assert_eq!(config.public_url.as_str(), "http://127.0.0.1:9999/");
 }
 
+/// `GATEWAY_ALLOWED_ORIGINS` holds each value to the `Origin` rule: exactly
+/// `scheme://host[:port]`. A path, userinfo or a shorthand host is a configuration
+/// error naming the value and the form to write; good values are kept normalised.
+#[test]
+fn allowed_origins_must_be_exact_origins() {
+    use agent_gateway::config::{Config, Overrides};
+    let read = |value: &str| {
+        let vars = [("GATEWAY_ALLOWED_ORIGINS".to_owned(), value.to_owned())].into();
+        Config::from_vars(&vars, Overrides::default())
+    };
+    let config = read("https://Tasker.example.com, http://127.0.0.1:3000").unwrap();
+    assert_eq!(
+        config.allowed_origins,
+        ["https://tasker.example.com", "http://127.0.0.1:3000"]
+    );
+    for bad in [
+        "https://tasker.example.com/",
+        "https://tasker.example.com/app",
+        "https://tasker.example.com?x",
+        "https://admin@tasker.example.com",
+        "http://127.1:3000",
+        "http://2130706433",
+        "https://tasker.example.com.",
+        "tasker.example.com",
+    ] {
+        let errors = read(bad).expect_err(bad).to_string();
+        assert!(
+            errors.contains("GATEWAY_ALLOWED_ORIGINS")
+                && errors.contains(&format!("{bad:?}"))
+                && errors.contains("scheme://host[:port]"),
+            "{bad}: {errors}"
+        );
+    }
+}
+
 /// A corrupt session key is named as the session key, with the fix (not as the admin
 /// token hash, which is not involved).
 #[tokio::test]

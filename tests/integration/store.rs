@@ -287,6 +287,62 @@ both_engines!(
     audit_is_batched_paginated_and_append_only
 );
 
+/// A batch as large as `GATEWAY_AUDIT_MAX_BATCH` allows (10,000 rows × 11 columns: more
+/// than SQLite binds in one statement) is written whole; and a batch whose last row
+/// fails leaves no row behind, however many statements it took.
+async fn a_full_audit_batch_is_written_all_or_nothing(engine: Engine) {
+    let (store, db) = fresh_store(engine).await;
+    let count = || async {
+        store
+            .list_audit(&AuditQuery {
+                agent_id: None,
+                since: None,
+                before: None,
+                limit: 30_000,
+            })
+            .await
+            .unwrap()
+            .len()
+    };
+    let agent = Uuid::new_v4();
+    let batch: Vec<AuditRow> = (0..10_000).map(|i| audit_row(i, Some(agent))).collect();
+    store.insert_audit(&batch).await.unwrap();
+    assert_eq!(count().await, 10_000);
+
+    // The database refuses the batch's very last row.
+    let refuse_last = match engine {
+        Engine::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            sqlx::query(
+                "CREATE TRIGGER refuse_last BEFORE INSERT ON audit \
+                 WHEN NEW.request_id = 'req-19999' BEGIN SELECT RAISE(ABORT, 'refused'); END",
+            )
+            .execute(&pool)
+            .await
+            .map(|_| ())
+        }
+        Engine::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::query(
+                "ALTER TABLE audit ADD CONSTRAINT refuse_last CHECK (request_id <> 'req-19999')",
+            )
+            .execute(&pool)
+            .await
+            .map(|_| ())
+        }
+    };
+    refuse_last.unwrap();
+    let batch: Vec<AuditRow> = (10_000..20_000)
+        .map(|i| audit_row(i, Some(agent)))
+        .collect();
+    assert!(store.insert_audit(&batch).await.is_err());
+    assert_eq!(count().await, 10_000, "a failed batch leaves no row behind");
+}
+both_engines!(
+    a_full_audit_batch_is_written_all_or_nothing_,
+    a_full_audit_batch_is_written_all_or_nothing
+);
+
 fn claim(agent: Uuid, key: &str, fp: u8, now: chrono::DateTime<Utc>) -> IdempotencyClaim {
     IdempotencyClaim {
         agent_id: agent,

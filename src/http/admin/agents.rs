@@ -50,12 +50,6 @@ pub async fn create(
     RequestId(request_id): RequestId,
     Json(body): Json<CreateBody>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    if body.rate_per_minute == Some(0) || body.rate_burst == Some(0) {
-        return Err(ApiError::Unprocessable {
-            code: "validation_failed",
-            message: "rate_per_minute and rate_burst must be positive when given".into(),
-        });
-    }
     let event = AuditEvent::start(&request_id, "admin.agent.create").owner(body.owner_id);
     let result = gw
         .create_agent(CreateAgent {

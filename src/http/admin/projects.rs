@@ -17,10 +17,6 @@ pub struct Projects {
 
 /// Lists every project the Tasker holds, ordered by identifier (whichever adapter it is).
 pub async fn list(_: Admin, State(gw): State<Gateway>) -> Result<Json<Projects>, ApiError> {
-    let projects = gw
-        .tasker
-        .all_projects()
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let projects = gw.tasker.all_projects().await?;
     Ok(Json(Projects { projects }))
 }
