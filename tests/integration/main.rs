@@ -16,6 +16,8 @@ mod cli;
 mod config;
 mod mcp;
 mod owner;
+mod phase8;
+mod raw;
 mod replicas;
 mod store;
 mod tasker;
