@@ -12,8 +12,10 @@ mod launcher;
 
 mod api;
 mod audit;
+mod bad_input;
 mod cli;
 mod config;
+mod fuzz;
 mod mcp;
 mod owner;
 mod phase8;

@@ -323,23 +323,83 @@ async fn project_scope_escape_is_denied(engine: Engine) {
         .to_owned();
 
     let attempts: Vec<(&str, &str, Value)> = vec![
-        ("context of another project", "get_project_context", json!({"project_id": w.ops})),
-        ("create in another project", "create_card", json!({"idempotency_key": "e-1", "project_id": w.ops, "name": "planted"})),
-        ("search another project", "search_cards", json!({"project_id": w.ops})),
-        ("search another project by text", "search_cards", json!({"project_id": w.ops, "text": "Secret"})),
+        (
+            "context of another project",
+            "get_project_context",
+            json!({"project_id": w.ops}),
+        ),
+        (
+            "create in another project",
+            "create_card",
+            json!({"idempotency_key": "e-1", "project_id": w.ops, "name": "planted"}),
+        ),
+        (
+            "search another project",
+            "search_cards",
+            json!({"project_id": w.ops}),
+        ),
+        (
+            "search another project by text",
+            "search_cards",
+            json!({"project_id": w.ops, "text": "Secret"}),
+        ),
         ("read a card by key", "get_card", json!({"card": ops_key})),
         ("read a card by id", "get_card", json!({"card": ops_id})),
-        ("move a card by key", "move_card", json!({"idempotency_key": "e-2", "card": ops_key, "state": "Done"})),
-        ("move a card by id", "move_card", json!({"idempotency_key": "e-3", "card": ops_id, "state": "Done"})),
-        ("comment by key", "add_comment", json!({"idempotency_key": "e-4", "card": ops_key, "body": "pwned"})),
-        ("update by id", "update_card", json!({"idempotency_key": "e-5", "card": ops_id, "name": "pwned"})),
-        ("label by key", "set_labels", json!({"idempotency_key": "e-6", "card": ops_key, "labels": []})),
-        ("assign by key", "assign_card", json!({"idempotency_key": "e-7", "card": ops_key, "assignees": []})),
-        ("block by key", "update_structured_block", json!({"idempotency_key": "e-8", "card": ops_key, "block": "plan", "content": "pwned"})),
-        ("create with a parent in another project (key)", "create_card", json!({"idempotency_key": "e-9", "project_id": w.web, "name": "child", "parent": ops_key})),
-        ("create with a parent in another project (id)", "create_card", json!({"idempotency_key": "e-10", "project_id": w.web, "name": "child", "parent": ops_id})),
-        ("update the parent to another project's card (key)", "update_card", json!({"idempotency_key": "e-11", "card": web_key, "parent": ops_key})),
-        ("update the parent to another project's card (id)", "update_card", json!({"idempotency_key": "e-12", "card": web_key, "parent": ops_id})),
+        (
+            "move a card by key",
+            "move_card",
+            json!({"idempotency_key": "e-2", "card": ops_key, "state": "Done"}),
+        ),
+        (
+            "move a card by id",
+            "move_card",
+            json!({"idempotency_key": "e-3", "card": ops_id, "state": "Done"}),
+        ),
+        (
+            "comment by key",
+            "add_comment",
+            json!({"idempotency_key": "e-4", "card": ops_key, "body": "pwned"}),
+        ),
+        (
+            "update by id",
+            "update_card",
+            json!({"idempotency_key": "e-5", "card": ops_id, "name": "pwned"}),
+        ),
+        (
+            "label by key",
+            "set_labels",
+            json!({"idempotency_key": "e-6", "card": ops_key, "labels": []}),
+        ),
+        (
+            "assign by key",
+            "assign_card",
+            json!({"idempotency_key": "e-7", "card": ops_key, "assignees": []}),
+        ),
+        (
+            "block by key",
+            "update_structured_block",
+            json!({"idempotency_key": "e-8", "card": ops_key, "block": "plan", "content": "pwned"}),
+        ),
+        (
+            "create with a parent in another project (key)",
+            "create_card",
+            json!({"idempotency_key": "e-9", "project_id": w.web, "name": "child", "parent": ops_key}),
+        ),
+        (
+            "create with a parent in another project (id)",
+            "create_card",
+            json!({"idempotency_key": "e-10", "project_id": w.web, "name": "child", "parent": ops_id}),
+        ),
+        (
+            "update the parent to another project's card (key)",
+            "update_card",
+            json!({"idempotency_key": "e-11", "card": web_key, "parent": ops_key}),
+        ),
+        (
+            "update the parent to another project's card (id)",
+            "update_card",
+            json!({"idempotency_key": "e-12", "card": web_key, "parent": ops_id}),
+        ),
     ];
     let mut problems = Vec::new();
     for (what, tool, args) in &attempts {
@@ -348,7 +408,9 @@ async fn project_scope_escape_is_denied(engine: Engine) {
             .await;
         let refused = body["result"]["isError"] == true || body.get("error").is_some();
         if !(status == 200 && refused) {
-            problems.push(format!("{what} ({tool}): HTTP {status}, not refused: {body}"));
+            problems.push(format!(
+                "{what} ({tool}): HTTP {status}, not refused: {body}"
+            ));
         }
         let all = body.to_string();
         if all.contains("Secret OPS plan") || all.contains("classified") {
@@ -532,7 +594,10 @@ async fn delete_and_archive_are_denied(engine: Engine) {
         ("delete_project", json!({"project_id": w.web})),
         ("archive_project", json!({"project_id": w.web})),
         ("remove_card", json!({"card": key})),
-        ("destroy_card", json!({"card": key, "idempotency_key": "d-1"})),
+        (
+            "destroy_card",
+            json!({"card": key, "idempotency_key": "d-1"}),
+        ),
         ("purge_project", json!({"project_id": w.web})),
         ("drop_cards", json!({})),
         ("delete_comment", json!({"card": key, "comment": "1"})),
@@ -572,7 +637,10 @@ async fn delete_and_archive_are_denied(engine: Engine) {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     w.app.stop().await;
 }
-both_engines!(delete_and_archive_are_denied_, delete_and_archive_are_denied);
+both_engines!(
+    delete_and_archive_are_denied_,
+    delete_and_archive_are_denied
+);
 
 // 6. A duplicate idempotency key replays the first result; other input is refused.
 async fn duplicate_idempotency_key_replays(engine: Engine) {
@@ -642,7 +710,10 @@ async fn duplicate_idempotency_key_replays(engine: Engine) {
         .iter()
         .filter(|r| r["reason"] == "replayed the first result")
         .count();
-    assert_eq!(replays, 3, "two create replays and one move replay: {rows:?}");
+    assert_eq!(
+        replays, 3,
+        "two create replays and one move replay: {rows:?}"
+    );
     w.app.stop().await;
 }
 both_engines!(
@@ -678,15 +749,43 @@ async fn every_write_is_audited(engine: Engine) {
     }
     let card = cards[0].clone();
     let writes = [
-        ("update_card", json!({"card": card, "description": "new"}), true),
-        ("move_card", json!({"card": card, "state": "In Progress"}), true),
+        (
+            "update_card",
+            json!({"card": card, "description": "new"}),
+            true,
+        ),
+        (
+            "move_card",
+            json!({"card": card, "state": "In Progress"}),
+            true,
+        ),
         ("add_comment", json!({"card": card, "body": "hello"}), true),
-        ("set_labels", json!({"card": card, "labels": ["bug", "feature"]}), true),
-        ("assign_card", json!({"card": card, "assignees": ["Ada"]}), true),
-        ("update_structured_block", json!({"card": card, "block": "plan", "content": "1. do"}), true),
+        (
+            "set_labels",
+            json!({"card": card, "labels": ["bug", "feature"]}),
+            true,
+        ),
+        (
+            "assign_card",
+            json!({"card": card, "assignees": ["Ada"]}),
+            true,
+        ),
+        (
+            "update_structured_block",
+            json!({"card": card, "block": "plan", "content": "1. do"}),
+            true,
+        ),
         // Failures are writes too: a state that does not exist, a card that does not.
-        ("move_card", json!({"card": card, "state": "Nowhere"}), false),
-        ("add_comment", json!({"card": "WEB-999", "body": "lost"}), false),
+        (
+            "move_card",
+            json!({"card": card, "state": "Nowhere"}),
+            false,
+        ),
+        (
+            "add_comment",
+            json!({"card": "WEB-999", "body": "lost"}),
+            false,
+        ),
     ];
     for (i, (tool, args, ok)) in writes.iter().enumerate() {
         let k = format!("w-{tool}-{i}");
@@ -767,10 +866,17 @@ async fn the_rate_limit_is_enforced(engine: Engine) {
     // Another agent of the same owner has its own bucket.
     let calm = live_client(&w, &calm_token).await;
     let page = calm
-        .tool("search_cards", json!({"project_id": w.web, "text": "too fast"}))
+        .tool(
+            "search_cards",
+            json!({"project_id": w.web, "text": "too fast"}),
+        )
         .await;
     assert_eq!(page["isError"], false, "{page}");
-    assert_eq!(page["structuredContent"]["cards"], json!([]), "a limited write ran");
+    assert_eq!(
+        page["structuredContent"]["cards"],
+        json!([]),
+        "a limited write ran"
+    );
     let rows = audit_until(&w.app, agent, |rows| {
         rows.iter().filter(|r| r["outcome"] == "denied").count() >= 2
     })
@@ -779,7 +885,10 @@ async fn the_rate_limit_is_enforced(engine: Engine) {
     assert_eq!(denied.len(), 2, "{rows:?}");
     for r in denied {
         assert!(
-            r["reason"].as_str().unwrap_or_default().contains("Rate limit"),
+            r["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Rate limit"),
             "{r}"
         );
     }
@@ -842,9 +951,18 @@ async fn no_secret_in_files_errors_or_audit(engine: Engine) {
         ("get_card", json!({"card": "WEB-404"})),
         ("get_card", json!({"card": 12})),
         ("get_project_context", json!({"project_id": w.ops})),
-        ("create_card", json!({"project_id": w.web, "name": "no key"})),
-        ("create_card", json!({"idempotency_key": " ", "project_id": w.web, "name": "blank"})),
-        ("move_card", json!({"idempotency_key": "s-1", "card": "WEB-1", "state": "Nope"})),
+        (
+            "create_card",
+            json!({"project_id": w.web, "name": "no key"}),
+        ),
+        (
+            "create_card",
+            json!({"idempotency_key": " ", "project_id": w.web, "name": "blank"}),
+        ),
+        (
+            "move_card",
+            json!({"idempotency_key": "s-1", "card": "WEB-1", "state": "Nope"}),
+        ),
         ("delete_card", json!({"card": "WEB-1"})),
         ("list_projects", json!({"extra": true})),
     ];
@@ -875,7 +993,7 @@ async fn no_secret_in_files_errors_or_audit(engine: Engine) {
         other.session = c.session.clone();
         let (status, body, headers) = other.rpc("tools/list", json!({})).await;
         assert_eq!(status, 401, "{what}: {body}");
-        seen.push((format!("{what}"), body.to_string()));
+        seen.push((what.to_string(), body.to_string()));
         seen.push((
             format!("{what} challenge"),
             format!("{:?}", headers.get("www-authenticate")),
@@ -929,7 +1047,10 @@ async fn no_secret_in_files_errors_or_audit(engine: Engine) {
         ("the agent token's body", token["ndcag_".len()..].to_owned()),
         ("the revoked token", victim_token.clone()),
         ("the owner session token", owner_token.clone()),
-        ("the owner token's body", owner_token["ndcown_".len()..].to_owned()),
+        (
+            "the owner token's body",
+            owner_token["ndcown_".len()..].to_owned(),
+        ),
         ("the admin token", ADMIN_TOKEN.to_owned()),
         ("the mangled token", mangled.clone()),
         ("an agent token prefix", "ndcag_".to_owned()),
@@ -940,7 +1061,10 @@ async fn no_secret_in_files_errors_or_audit(engine: Engine) {
     for (place, body) in &seen {
         for (what, secret) in &secrets {
             if body.contains(secret.as_str()) {
-                leaks.push(format!("{what} appears in {place}: {}", crate::raw::clip(body)));
+                leaks.push(format!(
+                    "{what} appears in {place}: {}",
+                    crate::raw::clip(body)
+                ));
             }
         }
     }

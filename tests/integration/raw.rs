@@ -39,6 +39,9 @@ impl Reply {
     /// Never a 5xx, always a JSON body that refuses (a JSON-RPC error or a tool error).
     /// Returns a description of what is wrong, or `None`.
     pub(crate) fn refusal_problem(&self) -> Option<String> {
+        if self.status == 0 {
+            return Some(self.text.clone());
+        }
         if self.status >= 500 {
             return Some(format!("HTTP {} ({:?})", self.status, clip(&self.text)));
         }
@@ -72,6 +75,8 @@ pub(crate) struct Post<'a> {
     session: Option<String>,
     content_type: Option<&'a str>,
     headers: Vec<(HeaderName, HeaderValue)>,
+    replace: Vec<(HeaderName, HeaderValue)>,
+    fresh: bool,
 }
 
 impl<'a> Post<'a> {
@@ -83,6 +88,8 @@ impl<'a> Post<'a> {
             session: client.session.clone(),
             content_type: Some("application/json"),
             headers: Vec::new(),
+            replace: Vec::new(),
+            fresh: false,
         }
     }
 
@@ -108,6 +115,21 @@ impl<'a> Post<'a> {
         self
     }
 
+    /// A header that replaces the default of the same name.
+    pub(crate) fn set(mut self, name: &str, value: HeaderValue) -> Self {
+        self.replace
+            .push((HeaderName::from_bytes(name.as_bytes()).unwrap(), value));
+        self
+    }
+
+    /// Sends on a new connection, not one from the shared pool (a refused request may
+    /// have its connection closed by the server).
+    pub(crate) fn fresh_connection(mut self) -> Self {
+        self.fresh = true;
+        self
+    }
+
+    /// Sends; a transport failure (no HTTP answer at all) is status 0.
     pub(crate) async fn send(self, body: impl Into<Vec<u8>>) -> Reply {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(
@@ -133,15 +155,33 @@ impl<'a> Post<'a> {
         for (name, value) in self.headers {
             headers.append(name, value);
         }
-        let resp = self
-            .app
-            .http
+        for (name, value) in self.replace {
+            headers.insert(name, value);
+        }
+        let http = if self.fresh {
+            reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap()
+        } else {
+            self.app.http.clone()
+        };
+        let resp = match http
             .post(self.app.url("/mcp"))
             .headers(headers)
             .body(body.into())
             .send()
             .await
-            .unwrap();
+        {
+            Ok(resp) => resp,
+            Err(e) => {
+                return Reply {
+                    status: 0,
+                    text: format!("no HTTP answer: {e:?}"),
+                    json: None,
+                }
+            }
+        };
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.unwrap_or_default();
         let text = String::from_utf8_lossy(&bytes).into_owned();
@@ -191,6 +231,7 @@ fn valid_value(name: &str, prop: &Value, fx: &Fixture<'_>, key: &str) -> Value {
         "state" => json!("Todo"),
         "priority" => json!("low"),
         "labels" => json!(["bug"]),
+        "label" => json!("bug"),
         "assignees" => json!([]),
         "parent" => json!(""),
         "start_date" => json!("2026-01-01"),
@@ -222,7 +263,10 @@ pub(crate) fn valid_args(tool: &Value, fx: &Fixture<'_>, key: &str) -> Map<Strin
             }
         }
     }
-    // update_card clears its parent with ""; keep it, it is valid.
+    // update_card clears its parent with "" (valid); create_card has none to clear.
+    if tool["name"] == "create_card" {
+        args.remove("parent");
+    }
     args
 }
 
