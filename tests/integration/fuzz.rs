@@ -188,7 +188,7 @@ fn case(u: &Universe) -> impl Strategy<Value = Case> {
         any::<u64>(),
         fuzz_string(known.clone()),
         any_value.clone(),
-        0u8..3,
+        0u8..4,
     )
         .prop_map(move |(i, key, field, value, how)| {
             let (name, args) = &tools[i];
@@ -205,6 +205,19 @@ fn case(u: &Universe) -> impl Strategy<Value = Case> {
                 (1, false) => {
                     let k = existing[(key as usize) % existing.len()].clone();
                     args.remove(&k);
+                }
+                (2, false) => {
+                    // Arbitrary text appended to a valid string: control characters
+                    // and odd Unicode where the tool really reads them.
+                    let strings: Vec<String> = existing
+                        .iter()
+                        .filter(|k| args[k.as_str()].is_string())
+                        .cloned()
+                        .collect();
+                    if let Some(k) = strings.get((key as usize) % strings.len().max(1)) {
+                        let v = format!("{}{field}", args[k.as_str()].as_str().unwrap());
+                        args.insert(k.clone(), json!(v));
+                    }
                 }
                 _ => {
                     args.insert(field, value);
