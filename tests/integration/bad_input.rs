@@ -758,6 +758,32 @@ async fn never_a_lost_row(engine: Engine) {
             problems.push(format!("{key}: audit rows {found:?}"));
         }
     }
+    // Every poisoned call that names a tool has its row too (reads and early refusals
+    // ride the next batch: wait for them, up to 5 s). Per round, 18 of the 24 poisoned
+    // bodies are tools/call naming a tool (the other 6 do not parse).
+    let expected = 1 + rounds + rounds * 18;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut count;
+    loop {
+        let (_, audit) = w
+            .app
+            .admin(
+                Method::GET,
+                &format!("/api/v1/admin/audit?agent_id={agent}&limit=500"),
+                None,
+            )
+            .await;
+        count = audit["items"].as_array().unwrap().len();
+        if count >= expected || tokio::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    if count != expected {
+        problems.push(format!(
+            "{expected} tool calls named a tool (fixture, legitimate and poisoned), {count} audit rows"
+        ));
+    }
     let page = c
         .tool(
             "search_cards",
