@@ -12,11 +12,15 @@ mod launcher;
 
 mod api;
 mod audit;
+mod bad_input;
 mod cli;
 mod config;
 mod faults;
+mod fuzz;
 mod mcp;
 mod owner;
+mod phase8;
+mod raw;
 mod replicas;
 mod store;
 mod tasker;
