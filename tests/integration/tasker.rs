@@ -20,6 +20,9 @@ use uuid::Uuid;
 use crate::both_engines;
 use crate::helpers::{Engine, TestApp};
 
+mod breaker;
+mod paths;
+
 const SERVICE_TOKEN: &str = "internal-service-token-for-tests";
 
 fn actor(granted: &[&str]) -> Actor {

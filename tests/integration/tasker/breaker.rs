@@ -1,0 +1,197 @@
+//! One agent cannot pause the Tasker for the others: inputs that fail the same way on
+//! every retry are validation errors (never counted by the breaker), and the breaker is
+//! kept per agent. Black box: two owners' agents over MCP JSON-RPC on real HTTP, with
+//! the embedded tracker and with the nodedc client against the contract served over a
+//! socket.
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::paths::Observed;
+use super::SERVICE_TOKEN;
+use crate::both_engines;
+use crate::helpers::{Engine, TestApp};
+use crate::mcp::{agent_with, text, Client, ALL};
+
+/// Owners of the gateway `app`, each a member of the project the tracker makes.
+async fn owners(app: &TestApp, n: usize) -> Vec<(Uuid, String)> {
+    let mut owners = Vec::new();
+    for i in 0..n {
+        let name = format!("Owner {i}");
+        owners.push((app.owner(&name).await, name));
+    }
+    owners
+}
+
+async fn project(tracker: &TestApp, owners: &[(Uuid, String)]) -> String {
+    let members: Vec<(Uuid, &str, i64)> =
+        owners.iter().map(|(id, n)| (*id, n.as_str(), 15)).collect();
+    tracker.project("WEB", &members).await
+}
+
+/// An agent of `owner` on `project`; returns its token.
+async fn agent_of(app: &TestApp, owner: Uuid, name: &str, project: &str) -> String {
+    let (_, token) = agent_with(
+        app,
+        owner,
+        name,
+        json!([{"project_id": project, "scopes": ALL}]),
+        None,
+    )
+    .await;
+    token
+}
+
+fn assert_refused_not_paused(result: &Value, expect: &str) {
+    let message = text(result);
+    assert_eq!(result["isError"], true, "{result}");
+    assert!(message.contains(expect), "{message}");
+    assert!(!message.contains("paused"), "{message}");
+}
+
+async fn assert_served(client: &Client<'_>, project: &str, key: &str) {
+    let found = client
+        .tool(
+            "search_cards",
+            json!({"project_id": project, "text": "login"}),
+        )
+        .await;
+    assert_ne!(found["isError"], true, "reads still served: {found}");
+    let made = client
+        .tool(
+            "create_card",
+            json!({"idempotency_key": key, "project_id": project, "name": "Fix login"}),
+        )
+        .await;
+    assert_ne!(made["isError"], true, "writes still served: {made}");
+}
+
+async fn search_inputs_do_not_pause_other_agents(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let owners = owners(&app, 2).await;
+    let project = project(&app, &owners).await;
+    let noisy = agent_of(&app, owners[0].0, "noisy", &project).await;
+    let other = agent_of(&app, owners[1].0, "other", &project).await;
+    let (mut noisy, mut other) = (Client::new(&app, &noisy), Client::new(&app, &other));
+    noisy.init().await;
+    other.init().await;
+
+    // Over SQLite's LIKE pattern limit (50 000 bytes), and a NUL (Postgres refuses it
+    // in text): each fails the same way on every retry, so each is the agent's to fix.
+    let long = "x".repeat(60_000);
+    for _ in 0..3 {
+        let result = noisy
+            .tool("search_cards", json!({"project_id": project, "text": long}))
+            .await;
+        assert_refused_not_paused(&result, "at most 500 bytes");
+        let result = noisy
+            .tool(
+                "search_cards",
+                json!({"project_id": project, "text": "a\u{0}b"}),
+            )
+            .await;
+        assert!(!text(&result).contains("paused"), "{result}");
+    }
+    assert_served(&other, &project, "other-1").await;
+    assert_served(&noisy, &project, "noisy-1").await;
+    app.stop().await;
+}
+both_engines!(
+    search_inputs_do_not_pause_other_agents_,
+    search_inputs_do_not_pause_other_agents
+);
+
+async fn nodedc_inputs_do_not_pause_other_agents(engine: Engine) {
+    // The tracker: an embedded one served over the contract on a loopback port.
+    let tracker = TestApp::spawn(engine).await;
+    let served = Observed::serve(&tracker).await;
+    // The gateway under test calls it with the nodedc client.
+    let app = nodedc_gateway(engine, &served.url).await;
+    let owners = owners(&app, 2).await;
+    let project = project(&tracker, &owners).await;
+    let noisy = agent_of(&app, owners[0].0, "noisy", &project).await;
+    let other = agent_of(&app, owners[1].0, "other", &project).await;
+    let (mut noisy, mut other) = (Client::new(&app, &noisy), Client::new(&app, &other));
+    noisy.init().await;
+    other.init().await;
+
+    for i in 0..3 {
+        // A control character cannot travel in the Idempotency-Key header.
+        let key = format!("key-{i}\u{1}");
+        let result = noisy
+            .tool(
+                "create_card",
+                json!({"idempotency_key": key, "project_id": project, "name": "Fix login"}),
+            )
+            .await;
+        assert_refused_not_paused(&result, "idempotency_key must be 1-200 printable ASCII");
+        let result = noisy
+            .tool(
+                "search_cards",
+                json!({"project_id": project, "text": "x".repeat(60_000)}),
+            )
+            .await;
+        assert_refused_not_paused(&result, "at most 500 bytes");
+        let result = noisy
+            .tool("get_card", json!({"card": "../projects/all"}))
+            .await;
+        assert_refused_not_paused(&result, "card key such as WEB-12");
+    }
+    assert_served(&other, &project, "other-1").await;
+    assert_served(&noisy, &project, "noisy-1").await;
+    app.stop().await;
+    served.stop().await;
+    tracker.stop().await;
+}
+both_engines!(
+    nodedc_inputs_do_not_pause_other_agents_,
+    nodedc_inputs_do_not_pause_other_agents
+);
+
+/// A gateway whose Tasker is the contract served at `url`, called by the nodedc client.
+async fn nodedc_gateway(engine: Engine, url: &url::Url) -> TestApp {
+    TestApp::spawn_with(
+        engine,
+        &[
+            ("GATEWAY_TASKER", "nodedc"),
+            ("GATEWAY_TASKER_URL", url.as_str()),
+            ("GATEWAY_TASKER_TOKEN", SERVICE_TOKEN),
+        ],
+    )
+    .await
+}
+
+/// A Tasker that is really down still pauses every caller: once two owners' agents
+/// have seen it fail, a third owner's agent is answered at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tasker_that_is_down_pauses_every_agent() {
+    let tracker = TestApp::spawn(Engine::Sqlite).await;
+    let served = Observed::serve(&tracker).await;
+    let app = nodedc_gateway(Engine::Sqlite, &served.url).await;
+    let owners = owners(&app, 3).await;
+    let project = project(&tracker, &owners).await;
+    let mut clients = Vec::new();
+    for (i, (owner, _)) in owners.iter().enumerate() {
+        let token = agent_of(&app, *owner, &format!("agent-{i}"), &project).await;
+        clients.push(token);
+    }
+    served.stop().await;
+
+    for token in &clients[..2] {
+        let mut client = Client::new(&app, token);
+        client.init().await;
+        let result = client
+            .tool("search_cards", json!({"project_id": project}))
+            .await;
+        assert_eq!(result["isError"], true, "{result}");
+        assert!(text(&result).contains("unavailable"), "{result}");
+    }
+    let mut third = Client::new(&app, &clients[2]);
+    third.init().await;
+    let result = third
+        .tool("search_cards", json!({"project_id": project}))
+        .await;
+    assert!(text(&result).contains("calls are paused"), "{result}");
+    app.stop().await;
+    tracker.stop().await;
+}
