@@ -66,15 +66,29 @@ async fn assert_served(client: &Client<'_>, project: &str, key: &str) {
     assert_ne!(made["isError"], true, "writes still served: {made}");
 }
 
+/// A project in `tracker` and two initialised MCP clients of `app`, agents of two
+/// different owners on it: (project, noisy, other).
+async fn two_owners_agents<'a>(
+    app: &'a TestApp,
+    tracker: &TestApp,
+) -> (String, Client<'a>, Client<'a>) {
+    let owners = owners(app, 2).await;
+    let project = project(tracker, &owners).await;
+    let mut clients = Vec::new();
+    for ((owner, _), name) in owners.iter().zip(["noisy", "other"]) {
+        let token = agent_of(app, *owner, name, &project).await;
+        let mut client = Client::new(app, &token);
+        client.init().await;
+        clients.push(client);
+    }
+    let other = clients.pop().unwrap();
+    let noisy = clients.pop().unwrap();
+    (project, noisy, other)
+}
+
 async fn search_inputs_do_not_pause_other_agents(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    let owners = owners(&app, 2).await;
-    let project = project(&app, &owners).await;
-    let noisy = agent_of(&app, owners[0].0, "noisy", &project).await;
-    let other = agent_of(&app, owners[1].0, "other", &project).await;
-    let (mut noisy, mut other) = (Client::new(&app, &noisy), Client::new(&app, &other));
-    noisy.init().await;
-    other.init().await;
+    let (project, noisy, other) = two_owners_agents(&app, &app).await;
 
     // SQLite evaluates LIKE only on rows: give it a card to look at.
     assert_served(&other, &project, "other-0").await;
@@ -127,13 +141,7 @@ async fn nodedc_inputs_do_not_pause_other_agents(engine: Engine) {
     let served = Observed::serve(&tracker).await;
     // The gateway under test calls it with the nodedc client.
     let app = nodedc_gateway(engine, &served.url).await;
-    let owners = owners(&app, 2).await;
-    let project = project(&tracker, &owners).await;
-    let noisy = agent_of(&app, owners[0].0, "noisy", &project).await;
-    let other = agent_of(&app, owners[1].0, "other", &project).await;
-    let (mut noisy, mut other) = (Client::new(&app, &noisy), Client::new(&app, &other));
-    noisy.init().await;
-    other.init().await;
+    let (project, noisy, other) = two_owners_agents(&app, &tracker).await;
 
     assert_served(&other, &project, "other-0").await;
     // Each three times over, one kind after the other (a healthy answer to one would
