@@ -10,24 +10,50 @@
 //! * retries of transient failures (the caller's closure re-sends the *same* request —
 //!   for writes, with the same idempotency key), with exponential backoff or the
 //!   upstream's own `retry_after`;
-//! * a circuit breaker: after `breaker_failures` consecutive failures, calls fail fast
-//!   for `breaker_cooldown`, then one probe decides whether it closes again;
+//! * a circuit breaker per caller ([`Caller`], in `breaker.rs`): after
+//!   `breaker_failures` consecutive failures *of that caller*, its calls fail fast for
+//!   `breaker_cooldown`, then one probe decides whether it closes again; failures seen
+//!   by several owners (or agents) at once open a shared breaker for every caller, so a
+//!   Tasker that is really down still stops everyone quickly, while one agent's
+//!   failing requests pause only that agent;
 //! * an optional request budget (calls per minute) for upstreams that throttle, such as
 //!   Plane's 60 requests a minute per API key.
 
 use std::future::Future;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
-use tokio::time::Instant;
+use uuid::Uuid;
 
 use crate::tasks::{report, Tasks};
+
+mod breaker;
+
+use breaker::Breakers;
+pub use breaker::{MAX_CALLERS, QUORUM_AGENTS, QUORUM_MIN_FAILURES, QUORUM_OWNERS};
+
+/// Who a call is made for: the breaker is kept per agent, and the shared breaker opens
+/// only when failures come from several owners or agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Caller {
+    /// The acting agent (the nil UUID for the gateway acting as itself).
+    pub agent: Uuid,
+    /// The agent's owner.
+    pub owner: Uuid,
+}
+
+impl Caller {
+    /// A caller with no identity: every anonymous call shares one breaker entry.
+    pub const ANONYMOUS: Caller = Caller {
+        agent: Uuid::nil(),
+        owner: Uuid::nil(),
+    };
+}
 
 /// What the pool needs to know about an upstream error.
 pub trait Transient {
@@ -54,9 +80,9 @@ pub struct CallConfig {
     pub retries: u32,
     /// First backoff; doubled per attempt.
     pub backoff: Duration,
-    /// Consecutive failures that open the breaker.
+    /// Consecutive failures of one caller that open its breaker.
     pub breaker_failures: u32,
-    /// How long an open breaker fails calls fast.
+    /// How long an open breaker (a caller's or the shared one) fails calls fast.
     pub breaker_cooldown: Duration,
     /// Upstream calls per minute, when the upstream throttles.
     pub budget_per_minute: Option<NonZeroU32>,
@@ -104,50 +130,6 @@ pub enum CallError<E> {
 /// One call with all its attempts; it answers its caller through a oneshot.
 type Job = BoxFuture<'static, ()>;
 
-#[derive(Debug)]
-struct Breaker {
-    failures: AtomicU32,
-    open_until: Mutex<Option<Instant>>,
-    threshold: u32,
-    cooldown: Duration,
-}
-
-impl Breaker {
-    /// `Some(wait)` while open. After the cooldown one caller passes as the probe.
-    fn check(&self) -> Option<Duration> {
-        let mut open = self
-            .open_until
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match *open {
-            Some(until) if Instant::now() < until => Some(until - Instant::now()),
-            Some(_) => {
-                // Half-open: let this call probe; hold the others for another cooldown.
-                *open = Some(Instant::now() + self.cooldown);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn success(&self) {
-        self.failures.store(0, Ordering::SeqCst);
-        *self
-            .open_until
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = None;
-    }
-
-    fn failure(&self) {
-        if self.failures.fetch_add(1, Ordering::SeqCst) + 1 >= self.threshold {
-            *self
-                .open_until
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + self.cooldown);
-        }
-    }
-}
-
 /// A pool of call workers in front of one upstream. Cheap to share behind an `Arc`.
 ///
 /// One dispatcher task takes calls off the queue and runs each as its own task in a
@@ -160,7 +142,7 @@ pub struct CallPool {
     tx: mpsc::Sender<Job>,
     stop: watch::Sender<bool>,
     dispatcher: Tasks,
-    breaker: Arc<Breaker>,
+    breaker: Arc<Breakers>,
     budget: Option<Arc<DefaultDirectRateLimiter>>,
     config: CallConfig,
 }
@@ -176,12 +158,10 @@ impl CallPool {
             tx,
             stop,
             dispatcher,
-            breaker: Arc::new(Breaker {
-                failures: AtomicU32::new(0),
-                open_until: Mutex::new(None),
-                threshold: config.breaker_failures.max(1),
-                cooldown: config.breaker_cooldown,
-            }),
+            breaker: Arc::new(Breakers::new(
+                config.breaker_failures,
+                config.breaker_cooldown,
+            )),
             budget: config
                 .budget_per_minute
                 .map(|n| Arc::new(RateLimiter::direct(Quota::per_minute(n)))),
@@ -189,8 +169,7 @@ impl CallPool {
         }
     }
 
-    /// Runs `call` on a worker, with timeout, retries, breaker and budget. `call` is
-    /// invoked once per attempt and must send the same request each time.
+    /// Runs `call` for [`Caller::ANONYMOUS`]: see [`CallPool::call_as`].
     pub async fn call<T, E, F, Fut>(&self, call: F) -> Result<T, CallError<E>>
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -198,14 +177,27 @@ impl CallPool {
         T: Send + 'static,
         E: Transient + Send + 'static,
     {
-        if let Some(wait) = self.breaker.check() {
+        self.call_as(Caller::ANONYMOUS, call).await
+    }
+
+    /// Runs `call` for `caller` on a worker, with timeout, retries, breaker and budget.
+    /// `call` is invoked once per attempt and must send the same request each time. Its
+    /// failures count against `caller`'s own breaker (and towards the shared one).
+    pub async fn call_as<T, E, F, Fut>(&self, caller: Caller, call: F) -> Result<T, CallError<E>>
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Transient + Send + 'static,
+    {
+        if let Some(wait) = self.breaker.check(caller) {
             return Err(CallError::CircuitOpen(wait));
         }
         let (reply, answer) = oneshot::channel();
         let (breaker, budget, config) =
             (Arc::clone(&self.breaker), self.budget.clone(), self.config);
         let job: Job = Box::pin(async move {
-            let result = attempts(&call, &breaker, budget.as_deref(), config).await;
+            let result = attempts(&call, caller, &breaker, budget.as_deref(), config).await;
             let _ = reply.send(result);
         });
         self.tx
@@ -217,6 +209,11 @@ impl CallPool {
             })?;
         // A panicking or aborted call drops `reply`: its caller gets an error, never a hang.
         answer.await.unwrap_or(Err(CallError::Dropped))
+    }
+
+    /// How many failing callers the breaker tracks (healthy callers hold no entry).
+    pub fn tracked_callers(&self) -> usize {
+        self.breaker.tracked()
     }
 
     /// Stops taking calls (new ones get [`CallError::Dropped`]), runs the calls already
@@ -266,7 +263,8 @@ async fn dispatch(
 
 async fn attempts<T, E, F, Fut>(
     call: &F,
-    breaker: &Breaker,
+    caller: Caller,
+    breaker: &Breakers,
     budget: Option<&DefaultDirectRateLimiter>,
     config: CallConfig,
 ) -> Result<T, CallError<E>>
@@ -287,23 +285,23 @@ where
         }
         let wait = match tokio::time::timeout(config.timeout, call()).await {
             Ok(Ok(value)) => {
-                breaker.success();
+                breaker.success(caller);
                 return Ok(value);
             }
             Ok(Err(error)) if !error.is_transient() => {
                 // The upstream answered: it is healthy, the request was wrong.
-                breaker.success();
+                breaker.success(caller);
                 return Err(CallError::Failed(error));
             }
             Ok(Err(error)) => {
-                breaker.failure();
+                breaker.failure(caller);
                 if attempt >= config.retries {
                     return Err(CallError::Failed(error));
                 }
                 error.retry_after()
             }
             Err(_) => {
-                breaker.failure();
+                breaker.failure(caller);
                 if attempt >= config.retries {
                     return Err(CallError::Timeout);
                 }

@@ -7,6 +7,8 @@
 //! * [`nodedc`] — an HTTP client of the contract, for the Tasker (Plane fork);
 //! * [`http`] — the contract served over HTTP by the embedded tracker
 //!   (`agent-gateway tasker-serve`): a reference implementation;
+//! * `limits` — the format of ids, block names and keys, and the limits of a search,
+//!   checked before any I/O;
 //! * [`check`] — the conformance kit (`agent-gateway tasker-check`);
 //! * [`pool`] — the Tasker writer actors every call goes through: bounded concurrency,
 //!   a timeout per call, retries with the same idempotency key, a circuit breaker and a
@@ -16,12 +18,14 @@ pub mod check;
 pub mod embedded;
 mod error;
 pub mod http;
+mod limits;
 pub mod nodedc;
 pub mod pool;
 mod types;
 
 use async_trait::async_trait;
 pub use error::*;
+pub use limits::*;
 pub use types::*;
 
 /// The Tasker port. Every method names the acting agent and its owner ([`Actor`]), and

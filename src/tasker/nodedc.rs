@@ -59,17 +59,28 @@ impl NodedcTasker {
         Ok(Self { http, base, token })
     }
 
+    /// The URL of `segments` under the contract prefix, each segment percent-encoded
+    /// by the `url` crate (never formatted into a string), with `query` appended.
+    /// Callers check every id first ([`check_id`]): `.` and `..` would be dropped.
+    fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> TaskerResult<Url> {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|()| TaskerError::unavailable("the Tasker URL cannot take a path"))?
+            .pop_if_empty()
+            .extend(segments);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(url)
+    }
+
     fn request(
         &self,
         method: Method,
-        path: &str,
+        url: Url,
         actor: &Actor,
         key: Option<&str>,
     ) -> TaskerResult<RequestBuilder> {
-        let url = self
-            .base
-            .join(path)
-            .map_err(|e| TaskerError::unavailable(format!("bad path {path}: {e}")))?;
         let mut req = self
             .http
             .request(method, url)
@@ -80,17 +91,25 @@ impl NodedcTasker {
             .header(headers::OWNER_NAME, encode_header(&actor.owner_name))
             .header(headers::GRANTED, actor.granted.join(","));
         if let Some(key) = key {
+            check_key(key)?;
             req = req.header(headers::IDEMPOTENCY_KEY, key);
         }
         Ok(req)
     }
 
     async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> TaskerResult<T> {
-        let resp = req.send().await.map_err(|e| {
-            TaskerError::unavailable(format!(
-                "the Tasker could not be reached: {}",
-                e.without_url()
-            ))
+        // A request that cannot be built (a header or URL value it cannot carry) fails
+        // the same way on every retry: the input is at fault, not the Tasker.
+        let req = req.build().map_err(|e| {
+            tracing::warn!(error = %e.without_url(), "a Tasker request could not be built");
+            TaskerError::new(
+                ErrorCode::ValidationFailed,
+                "a value of this call cannot be sent to the Tasker (it holds control characters or is too long); remove them and retry",
+            )
+        })?;
+        let resp = self.http.execute(req).await.map_err(|e| {
+            tracing::warn!(error = %e.without_url(), "the Tasker could not be reached");
+            TaskerError::unavailable("the Tasker could not be reached; retry shortly")
         })?;
         let status = resp.status();
         let retry_after = resp
@@ -100,16 +119,15 @@ impl NodedcTasker {
             .and_then(|v| v.parse::<u64>().ok())
             .map(|s| s * 1000);
         let body = resp.bytes().await.map_err(|e| {
-            TaskerError::unavailable(format!(
-                "reading the Tasker's answer failed: {}",
-                e.without_url()
-            ))
+            tracing::warn!(error = %e.without_url(), "reading the Tasker's answer failed");
+            TaskerError::unavailable("reading the Tasker's answer failed; retry shortly")
         })?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| {
-                TaskerError::unavailable(format!(
-                    "the Tasker's answer is not what the contract says: {e}"
-                ))
+                tracing::warn!(error = %e, "the Tasker's answer does not parse");
+                TaskerError::unavailable(
+                    "the Tasker's answer is not what the contract says; retry shortly",
+                )
             });
         }
         #[derive(serde::Deserialize)]
@@ -118,51 +136,60 @@ impl NodedcTasker {
         }
         let mut error = serde_json::from_slice::<Envelope>(&body)
             .map(|e| e.error)
-            .unwrap_or_else(|_| match status {
-                StatusCode::TOO_MANY_REQUESTS => {
-                    TaskerError::new(ErrorCode::RateLimited, "the Tasker is throttling requests")
-                }
-                s if s.is_server_error() => {
-                    TaskerError::unavailable(format!("the Tasker failed ({s})"))
-                }
-                s => TaskerError::unavailable(format!(
-                    "the Tasker answered {s} outside the contract"
-                )),
-            });
+            .unwrap_or_else(|_| bare_status(status));
         if error.retry_after_ms.is_none() {
             error.retry_after_ms = retry_after;
         }
         Err(error)
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str, actor: &Actor) -> TaskerResult<T> {
-        self.send(self.request(Method::GET, path, actor, None)?)
+    async fn get<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        actor: &Actor,
+    ) -> TaskerResult<T> {
+        let url = self.url(segments, query)?;
+        self.send(self.request(Method::GET, url, actor, None)?)
             .await
     }
 
     async fn write<T: DeserializeOwned>(
         &self,
         method: Method,
-        path: &str,
+        segments: &[&str],
         actor: &Actor,
         key: &str,
         body: &impl Serialize,
     ) -> TaskerResult<T> {
-        self.send(self.request(method, path, actor, Some(key))?.json(body))
+        let url = self.url(segments, &[])?;
+        self.send(self.request(method, url, actor, Some(key))?.json(body))
             .await
+    }
+}
+
+/// The error of an answer without the contract's envelope. A request too large for the
+/// Tasker (or a proxy in front of it) is the input's fault and not retried; 429 is
+/// `rate_limited`; anything else is `unavailable` (§9).
+fn bare_status(status: StatusCode) -> TaskerError {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE
+        | StatusCode::URI_TOO_LONG
+        | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => TaskerError::new(
+            ErrorCode::ValidationFailed,
+            "the request is too large for the Tasker; shorten the text and retry",
+        ),
+        StatusCode::TOO_MANY_REQUESTS => {
+            TaskerError::new(ErrorCode::RateLimited, "the Tasker is throttling requests")
+        }
+        s if s.is_server_error() => TaskerError::unavailable(format!("the Tasker failed ({s})")),
+        s => TaskerError::unavailable(format!("the Tasker answered {s} outside the contract")),
     }
 }
 
 /// Header values must be visible ASCII; names may not be. Percent-encode the rest.
 fn encode_header(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-/// A path segment, escaped.
-fn seg(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
 }
 
 #[derive(serde::Deserialize)]
@@ -173,16 +200,15 @@ struct Projects {
 #[async_trait]
 impl Tasker for NodedcTasker {
     async fn projects(&self, actor: &Actor) -> TaskerResult<Vec<ProjectSummary>> {
-        let path = format!("projects?ids={}", seg(&actor.granted.join(",")));
-        Ok(self.get::<Projects>(&path, actor).await?.projects)
+        let ids = actor.granted.join(",");
+        let page: Projects = self.get(&["projects"], &[("ids", &ids)], actor).await?;
+        Ok(page.projects)
     }
 
     async fn all_projects(&self) -> TaskerResult<Vec<ProjectSummary>> {
         let gateway = Actor::gateway(Uuid::nil(), "gateway admin", Vec::new());
-        Ok(self
-            .get::<Projects>("projects/all", &gateway)
-            .await?
-            .projects)
+        let page: Projects = self.get(&["projects", "all"], &[], &gateway).await?;
+        Ok(page.projects)
     }
 
     async fn project_context(
@@ -190,37 +216,32 @@ impl Tasker for NodedcTasker {
         actor: &Actor,
         project_id: &str,
     ) -> TaskerResult<ProjectContext> {
-        self.get(&format!("projects/{}/context", seg(project_id)), actor)
+        let project = check_id("project_id", project_id)?;
+        self.get(&["projects", project, "context"], &[], actor)
             .await
     }
 
     async fn search_cards(&self, actor: &Actor, query: &CardQuery) -> TaskerResult<CardPage> {
-        let mut url =
-            Url::parse("http://x/cards").map_err(|e| TaskerError::unavailable(e.to_string()))?;
-        {
-            let mut pairs = url.query_pairs_mut();
-            for (k, v) in [
-                ("project_id", &query.project_id),
-                ("state", &query.state),
-                ("label", &query.label),
-                ("assignee", &query.assignee),
-                ("text", &query.text),
-                ("cursor", &query.cursor),
-            ] {
-                if let Some(v) = v {
-                    pairs.append_pair(k, v);
-                }
-            }
-            if let Some(limit) = query.limit {
-                pairs.append_pair("limit", &limit.to_string());
-            }
-        }
-        let path = format!("cards?{}", url.query().unwrap_or_default());
-        self.get(&path, actor).await
+        check_query(query)?;
+        let limit = query.limit.map(|l| l.to_string());
+        let pairs: Vec<(&str, &str)> = [
+            ("project_id", query.project_id.as_deref()),
+            ("state", query.state.as_deref()),
+            ("label", query.label.as_deref()),
+            ("assignee", query.assignee.as_deref()),
+            ("text", query.text.as_deref()),
+            ("cursor", query.cursor.as_deref()),
+            ("limit", limit.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect();
+        self.get(&["cards"], &pairs, actor).await
     }
 
     async fn get_card(&self, actor: &Actor, card: &str) -> TaskerResult<CardDetail> {
-        self.get(&format!("cards/{}", seg(card)), actor).await
+        let card = check_id("card", card)?;
+        self.get(&["cards", card], &[], actor).await
     }
 
     async fn create_card(
@@ -229,7 +250,8 @@ impl Tasker for NodedcTasker {
         key: &str,
         input: &NewCard,
     ) -> TaskerResult<CardDetail> {
-        self.write(Method::POST, "cards", actor, key, input).await
+        self.write(Method::POST, &["cards"], actor, key, input)
+            .await
     }
 
     async fn update_card(
@@ -239,14 +261,9 @@ impl Tasker for NodedcTasker {
         card: &str,
         patch: &CardPatch,
     ) -> TaskerResult<CardDetail> {
-        self.write(
-            Method::PATCH,
-            &format!("cards/{}", seg(card)),
-            actor,
-            key,
-            patch,
-        )
-        .await
+        let card = check_id("card", card)?;
+        self.write(Method::PATCH, &["cards", card], actor, key, patch)
+            .await
     }
 
     async fn move_card(
@@ -256,15 +273,10 @@ impl Tasker for NodedcTasker {
         card: &str,
         state: &str,
     ) -> TaskerResult<CardDetail> {
+        let card = check_id("card", card)?;
         let body = serde_json::json!({ "state": state });
-        self.write(
-            Method::POST,
-            &format!("cards/{}/state", seg(card)),
-            actor,
-            key,
-            &body,
-        )
-        .await
+        self.write(Method::POST, &["cards", card, "state"], actor, key, &body)
+            .await
     }
 
     async fn add_comment(
@@ -274,10 +286,11 @@ impl Tasker for NodedcTasker {
         card: &str,
         body: &str,
     ) -> TaskerResult<Comment> {
+        let card = check_id("card", card)?;
         let body = serde_json::json!({ "body": body });
         self.write(
             Method::POST,
-            &format!("cards/{}/comments", seg(card)),
+            &["cards", card, "comments"],
             actor,
             key,
             &body,
@@ -292,15 +305,10 @@ impl Tasker for NodedcTasker {
         card: &str,
         labels: &[String],
     ) -> TaskerResult<CardDetail> {
+        let card = check_id("card", card)?;
         let body = serde_json::json!({ "labels": labels });
-        self.write(
-            Method::PUT,
-            &format!("cards/{}/labels", seg(card)),
-            actor,
-            key,
-            &body,
-        )
-        .await
+        self.write(Method::PUT, &["cards", card, "labels"], actor, key, &body)
+            .await
     }
 
     async fn assign(
@@ -310,10 +318,11 @@ impl Tasker for NodedcTasker {
         card: &str,
         assignees: &[String],
     ) -> TaskerResult<CardDetail> {
+        let card = check_id("card", card)?;
         let body = serde_json::json!({ "assignees": assignees });
         self.write(
             Method::PUT,
-            &format!("cards/{}/assignees", seg(card)),
+            &["cards", card, "assignees"],
             actor,
             key,
             &body,
@@ -329,10 +338,12 @@ impl Tasker for NodedcTasker {
         block: &str,
         content: &str,
     ) -> TaskerResult<CardDetail> {
+        let card = check_id("card", card)?;
+        let block = check_block_name(block)?;
         let body = serde_json::json!({ "content": content });
         self.write(
             Method::PUT,
-            &format!("cards/{}/blocks/{}", seg(card), seg(block)),
+            &["cards", card, "blocks", block],
             actor,
             key,
             &body,
@@ -347,9 +358,10 @@ impl Tasker for NodedcTasker {
         project_id: &str,
         member: &NewMember,
     ) -> TaskerResult<Member> {
+        let project = check_id("project_id", project_id)?;
         self.write(
             Method::POST,
-            &format!("projects/{}/members", seg(project_id)),
+            &["projects", project, "members"],
             actor,
             key,
             member,

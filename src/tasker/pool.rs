@@ -1,15 +1,16 @@
 //! Every Tasker call goes through a pool of call actors ([`gateway_actors::CallPool`]):
 //! bounded concurrency, a timeout per attempt, retries of transient failures with the
-//! same idempotency key, a circuit breaker, and the upstream's request budget.
-//! [`PooledTasker`] wraps any adapter so the rest of the gateway never calls an adapter
-//! directly.
+//! same idempotency key, a circuit breaker kept per agent (one agent's failing calls
+//! pause only that agent; an outage seen by several owners pauses everyone), and the
+//! upstream's request budget. [`PooledTasker`] wraps any adapter so the rest of the
+//! gateway never calls an adapter directly.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
-use gateway_actors::{CallConfig, CallError, CallPool, Transient};
+use gateway_actors::{CallConfig, CallError, CallPool, Caller, Transient};
 
 use super::*;
 
@@ -39,14 +40,15 @@ impl PooledTasker {
         }
     }
 
-    async fn run<T, F>(&self, op: F) -> TaskerResult<T>
+    /// Runs `op` for `caller` (whose breaker its failures count against).
+    async fn run<T, F>(&self, caller: Caller, op: F) -> TaskerResult<T>
     where
         T: Send + 'static,
         F: Fn(Arc<dyn Tasker>) -> BoxFuture<'static, TaskerResult<T>> + Send + Sync + 'static,
     {
         let inner = Arc::clone(&self.inner);
         self.pool
-            .call(move || op(Arc::clone(&inner)))
+            .call_as(caller, move || op(Arc::clone(&inner)))
             .await
             .map_err(|e| match e {
                 CallError::Failed(e) => e,
@@ -76,11 +78,19 @@ impl PooledTasker {
     }
 }
 
+/// The breaker key of an actor: its agent, and its owner for the shared quorum.
+fn caller(actor: &Actor) -> Caller {
+    Caller {
+        agent: actor.agent_id,
+        owner: actor.owner_id,
+    }
+}
+
 #[async_trait]
 impl Tasker for PooledTasker {
     async fn projects(&self, actor: &Actor) -> TaskerResult<Vec<ProjectSummary>> {
         let a = actor.clone();
-        self.run(move |t| {
+        self.run(caller(actor), move |t| {
             let a = a.clone();
             Box::pin(async move { t.projects(&a).await })
         })
@@ -88,8 +98,10 @@ impl Tasker for PooledTasker {
     }
 
     async fn all_projects(&self) -> TaskerResult<Vec<ProjectSummary>> {
-        self.run(|t| Box::pin(async move { t.all_projects().await }))
-            .await
+        self.run(Caller::ANONYMOUS, |t| {
+            Box::pin(async move { t.all_projects().await })
+        })
+        .await
     }
 
     async fn project_context(
@@ -98,7 +110,7 @@ impl Tasker for PooledTasker {
         project_id: &str,
     ) -> TaskerResult<ProjectContext> {
         let (a, p) = (actor.clone(), project_id.to_owned());
-        self.run(move |t| {
+        self.run(caller(actor), move |t| {
             let (a, p) = (a.clone(), p.clone());
             Box::pin(async move { t.project_context(&a, &p).await })
         })
@@ -107,7 +119,7 @@ impl Tasker for PooledTasker {
 
     async fn search_cards(&self, actor: &Actor, query: &CardQuery) -> TaskerResult<CardPage> {
         let (a, q) = (actor.clone(), query.clone());
-        self.run(move |t| {
+        self.run(caller(actor), move |t| {
             let (a, q) = (a.clone(), q.clone());
             Box::pin(async move { t.search_cards(&a, &q).await })
         })
@@ -116,7 +128,7 @@ impl Tasker for PooledTasker {
 
     async fn get_card(&self, actor: &Actor, card: &str) -> TaskerResult<CardDetail> {
         let (a, c) = (actor.clone(), card.to_owned());
-        self.run(move |t| {
+        self.run(caller(actor), move |t| {
             let (a, c) = (a.clone(), c.clone());
             Box::pin(async move { t.get_card(&a, &c).await })
         })
@@ -130,7 +142,7 @@ impl Tasker for PooledTasker {
         input: &NewCard,
     ) -> TaskerResult<CardDetail> {
         let (a, k, i) = (actor.clone(), key.to_owned(), input.clone());
-        self.run(move |t| {
+        self.run(caller(actor), move |t| {
             let (a, k, i) = (a.clone(), k.clone(), i.clone());
             Box::pin(async move { t.create_card(&a, &k, &i).await })
         })
@@ -150,7 +162,7 @@ impl Tasker for PooledTasker {
             card.to_owned(),
             patch.clone(),
         );
-        self.run(move |t| {
+        self.run(caller(actor), move |t| {
             let (a, k, c, p) = (a.clone(), k.clone(), c.clone(), p.clone());
             Box::pin(async move { t.update_card(&a, &k, &c, &p).await })
         })
@@ -170,7 +182,7 @@ impl Tasker for PooledTasker {
             card.to_owned(),
             state.to_owned(),
         );
-        self.run(move |t| {
+        self.run(caller(actor), move |t| {
             let (a, k, c, s) = (a.clone(), k.clone(), c.clone(), s.clone());
             Box::pin(async move { t.move_card(&a, &k, &c, &s).await })
         })
@@ -190,7 +202,7 @@ impl Tasker for PooledTasker {
             card.to_owned(),
             body.to_owned(),
         );
-        self.run(move |t| {
+        self.run(caller(actor), move |t| {
             let (a, k, c, b) = (a.clone(), k.clone(), c.clone(), b.clone());
             Box::pin(async move { t.add_comment(&a, &k, &c, &b).await })
         })
@@ -210,7 +222,7 @@ impl Tasker for PooledTasker {
             card.to_owned(),
             labels.to_vec(),
         );
-        self.run(move |t| {
+        self.run(caller(actor), move |t| {
             let (a, k, c, l) = (a.clone(), k.clone(), c.clone(), l.clone());
             Box::pin(async move { t.set_labels(&a, &k, &c, &l).await })
         })
@@ -230,7 +242,7 @@ impl Tasker for PooledTasker {
             card.to_owned(),
             assignees.to_vec(),
         );
-        self.run(move |t| {
+        self.run(caller(actor), move |t| {
             let (a, k, c, w) = (a.clone(), k.clone(), c.clone(), w.clone());
             Box::pin(async move { t.assign(&a, &k, &c, &w).await })
         })
@@ -252,7 +264,7 @@ impl Tasker for PooledTasker {
             block.to_owned(),
             content.to_owned(),
         );
-        self.run(move |t| {
+        self.run(caller(actor), move |t| {
             let (a, k, c, b, x) = (a.clone(), k.clone(), c.clone(), b.clone(), x.clone());
             Box::pin(async move { t.update_block(&a, &k, &c, &b, &x).await })
         })
@@ -272,7 +284,7 @@ impl Tasker for PooledTasker {
             project_id.to_owned(),
             member.clone(),
         );
-        self.run(move |t| {
+        self.run(caller(actor), move |t| {
             let (a, k, p, m) = (a.clone(), k.clone(), p.clone(), m.clone());
             Box::pin(async move { t.add_member(&a, &k, &p, &m).await })
         })

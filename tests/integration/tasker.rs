@@ -5,7 +5,8 @@
 //! the contract and is run against both the embedded tracker and the nodedc client, so
 //! the two are held to exactly the same story; splitting it would split that guarantee.
 //! The rest (a deliberately broken adapter the kit must catch, the two binaries) is
-//! short and uses the same helpers.
+//! short and uses the same helpers. `tasker/breaker.rs` holds the breaker's black-box
+//! tests (one agent cannot pause the others), `tasker/paths.rs` the nodedc client's ids.
 
 use std::sync::Arc;
 
@@ -19,6 +20,9 @@ use uuid::Uuid;
 
 use crate::both_engines;
 use crate::helpers::{Engine, TestApp};
+
+mod breaker;
+mod paths;
 
 const SERVICE_TOKEN: &str = "internal-service-token-for-tests";
 

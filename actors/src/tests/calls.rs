@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use uuid::Uuid;
+
 use super::{until, DropFlag};
+use crate::calls::MAX_CALLERS;
 use crate::*;
 
 #[derive(Debug, PartialEq)]
@@ -244,4 +247,137 @@ async fn shutdown_runs_queued_calls_then_refuses_new_ones() {
         Err(CallError::Dropped),
         "a call after shutdown is refused, not left waiting"
     );
+}
+
+fn caller(owner: Uuid) -> Caller {
+    Caller {
+        agent: Uuid::new_v4(),
+        owner,
+    }
+}
+
+async fn failing(pool: &CallPool, who: Caller) -> Result<(), CallError<Upstream>> {
+    pool.call_as(who, || async { Err(Upstream(true)) }).await
+}
+
+async fn healthy(pool: &CallPool, who: Caller) -> Result<(), CallError<Upstream>> {
+    pool.call_as(who, || async { Ok(()) }).await
+}
+
+fn breaking() -> CallConfig {
+    CallConfig {
+        breaker_failures: 5,
+        breaker_cooldown: Duration::from_secs(10),
+        ..quick()
+    }
+}
+
+#[tokio::test]
+async fn one_callers_failures_pause_only_that_caller() {
+    let pool = calls(breaking());
+    let (noisy, other) = (caller(Uuid::new_v4()), caller(Uuid::new_v4()));
+    // Two calls of three attempts each: six failures, over the threshold of five.
+    for _ in 0..2 {
+        assert_eq!(
+            failing(&pool, noisy).await,
+            Err(CallError::Failed(Upstream(true)))
+        );
+    }
+    assert!(matches!(
+        failing(&pool, noisy).await,
+        Err(CallError::CircuitOpen(_))
+    ));
+    assert_eq!(
+        healthy(&pool, other).await,
+        Ok(()),
+        "another agent's calls are not paused"
+    );
+    assert_eq!(
+        pool.tracked_callers(),
+        1,
+        "only the failing caller has an entry"
+    );
+    assert!(
+        matches!(healthy(&pool, noisy).await, Err(CallError::CircuitOpen(_))),
+        "the noisy caller stays paused for its cooldown"
+    );
+}
+
+#[tokio::test]
+async fn one_owners_two_agents_do_not_pause_another_owner() {
+    let pool = calls(breaking());
+    let owner = Uuid::new_v4();
+    for who in [caller(owner), caller(owner)] {
+        assert!(failing(&pool, who).await.is_err());
+    }
+    assert_eq!(healthy(&pool, caller(Uuid::new_v4())).await, Ok(()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_outage_seen_by_two_owners_pauses_every_caller() {
+    let pool = calls(breaking());
+    for who in [caller(Uuid::new_v4()), caller(Uuid::new_v4())] {
+        assert_eq!(
+            failing(&pool, who).await,
+            Err(CallError::Failed(Upstream(true)))
+        );
+    }
+    let called = Arc::new(AtomicBool::new(false));
+    let seen = called.clone();
+    let bystander: Result<(), CallError<Upstream>> = pool
+        .call_as(caller(Uuid::new_v4()), move || {
+            seen.store(true, Ordering::SeqCst);
+            async { Ok(()) }
+        })
+        .await;
+    assert!(
+        matches!(bystander, Err(CallError::CircuitOpen(_))),
+        "{bystander:?}"
+    );
+    assert!(!called.load(Ordering::SeqCst), "an open breaker fails fast");
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let probe = caller(Uuid::new_v4());
+    assert_eq!(healthy(&pool, probe).await, Ok(()), "one probe passes");
+    assert_eq!(healthy(&pool, caller(Uuid::new_v4())).await, Ok(()));
+}
+
+#[tokio::test]
+async fn a_glitch_does_not_complete_a_quorum() {
+    let pool = calls(breaking());
+    // A caller failing on its own, then another whose first attempt fails and whose
+    // retry succeeds: no outage, nobody else is paused.
+    assert!(failing(&pool, caller(Uuid::new_v4())).await.is_err());
+    let tries = Arc::new(AtomicUsize::new(0));
+    let n = tries.clone();
+    let glitch: Result<(), CallError<Upstream>> = pool
+        .call_as(caller(Uuid::new_v4()), move || {
+            let first = n.fetch_add(1, Ordering::SeqCst) == 0;
+            async move {
+                if first {
+                    Err(Upstream(true))
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .await;
+    assert_eq!(glitch, Ok(()));
+    assert_eq!(healthy(&pool, caller(Uuid::new_v4())).await, Ok(()));
+}
+
+#[tokio::test]
+async fn the_breaker_tracks_a_bounded_number_of_callers() {
+    let pool = calls(CallConfig {
+        retries: 0,
+        workers: 8,
+        ..breaking()
+    });
+    for _ in 0..MAX_CALLERS + 50 {
+        assert!(matches!(
+            failing(&pool, caller(Uuid::new_v4())).await,
+            Err(CallError::Failed(_))
+        ));
+    }
+    assert_eq!(pool.tracked_callers(), MAX_CALLERS);
+    assert_eq!(healthy(&pool, caller(Uuid::new_v4())).await, Ok(()));
 }

@@ -67,9 +67,41 @@ pub(crate) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
+/// A database error as the contract's error. The database refusing a statement for its
+/// content (a value too long, a character it cannot store, a pattern too complex) is
+/// the input's fault: `validation_failed`, not retried, never counted by the breaker.
+/// Anything else (connection, pool, I/O, lock) is `unavailable`. The driver's text goes
+/// only to the log.
 pub(crate) fn db_error(e: sqlx::Error) -> TaskerError {
+    if refuses_input(&e) {
+        tracing::warn!(error = %e, "the embedded tracker's database refused a value");
+        return TaskerError::new(
+            ErrorCode::ValidationFailed,
+            "the tracker cannot store or search for a value of this call (too long, or holding a character such as NUL); shorten it or remove control characters",
+        );
+    }
     tracing::error!(error = %e, "embedded tracker database error");
     TaskerError::unavailable("the tracker's database failed; retry shortly")
+}
+
+/// Whether the database refused the statement because of a value in it.
+fn refuses_input(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Encode(_) => true,
+        sqlx::Error::Database(d) => {
+            let code = d.code();
+            let code = code.as_deref().unwrap_or_default();
+            // Postgres: class 22 (data exception: too long, bad encoding, NUL, bad
+            // escape) and class 54 (program limit exceeded: statement too complex).
+            let postgres = code.len() == 5 && (code.starts_with("22") || code.starts_with("54"));
+            // SQLite (numeric codes): 18 TOOBIG, 20 MISMATCH, 25 RANGE; the LIKE pattern
+            // limit comes as a plain error with its own message.
+            let sqlite = matches!(code.parse::<i32>().map(|c| c & 0xff), Ok(18 | 20 | 25))
+                || d.message().contains("pattern too complex");
+            postgres || sqlite
+        }
+        _ => false,
+    }
 }
 
 /// A SQL statement with `$N` placeholders built as filters are added (the `Any`

@@ -135,6 +135,7 @@ pub(super) async fn search(
     actor: &Actor,
     q: &CardQuery,
 ) -> TaskerResult<CardPage> {
+    check_query(q)?;
     let limit = i64::from(q.limit.unwrap_or(25));
     if !(1..=100).contains(&limit) {
         return Err(TaskerError::invalid(
@@ -205,10 +206,15 @@ pub(super) async fn search(
         );
     }
     if let Some(text) = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        let pattern = format!("%{}%", text.to_lowercase().replace(['%', '_'], ""));
+        // `%`, `_` and the escape character itself match literally.
+        let escaped = text
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
         sql.push(
-            " AND (LOWER(c.name) LIKE {0} OR LOWER(c.description) LIKE {0})",
-            pattern,
+            " AND (LOWER(c.name) LIKE {0} ESCAPE '\\' OR LOWER(c.description) LIKE {0} ESCAPE '\\')",
+            format!("%{escaped}%"),
         );
     }
     if let Some(cursor) = &q.cursor {
