@@ -57,10 +57,15 @@ pub fn request_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| "-".to_owned())
 }
 
-/// The bearer token of an `Authorization` header, if any. The scheme is matched
+/// The bearer token of the one `Authorization` header, if there is exactly one. The scheme is matched
 /// case-insensitively (RFC 9110 §11.1).
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        // None, or more than one: a repeated credential is never guessed between.
+        return None;
+    };
+    let value = value.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")

@@ -47,9 +47,9 @@ pub enum McpError {
     /// 401: the agent was revoked or disabled (possibly while the call was on its way).
     #[error("the token has been revoked or its agent disabled")]
     Revoked,
-    /// 400: an `MCP-Protocol-Version` the session revisions do not speak.
+    /// 400: an `MCP-Protocol-Version` the session revisions do not speak (or repeated).
     #[error(
-        "Unsupported MCP-Protocol-Version {0:?} for a session-based request; this server speaks 2025-11-25 and 2025-06-18 with sessions, and 2026-07-28 without"
+        "Bad MCP-Protocol-Version for a session-based request ({0}); this server speaks 2025-11-25 and 2025-06-18 with sessions, and 2026-07-28 without"
     )]
     Version(String),
     /// 400: no `Mcp-Session-Id` on a request that needs one.
@@ -61,6 +61,9 @@ pub enum McpError {
     /// 415: the body is not declared as JSON.
     #[error("send the JSON-RPC message with Content-Type: application/json")]
     MediaType,
+    /// 413: the body is larger than `GATEWAY_MAX_BODY_BYTES` (or could not be read).
+    #[error("the request body is larger than this gateway accepts ({0}); send less")]
+    TooLarge(String),
     /// 400: not one JSON-RPC message (parse error or invalid request).
     #[error("{message}")]
     Malformed {
@@ -157,6 +160,7 @@ impl McpError {
             | McpError::MissingSession
             | McpError::UnknownSession
             | McpError::MediaType
+            | McpError::TooLarge(_)
             | McpError::Malformed { .. }
             | McpError::HeaderMismatch(_)
             | McpError::UnsupportedVersion(_)
@@ -171,9 +175,10 @@ impl McpError {
     /// The JSON-RPC error code.
     fn code(&self) -> i64 {
         match self {
-            McpError::Origin(_) | McpError::Version(_) | McpError::MediaType => {
-                jsonrpc::INVALID_REQUEST
-            }
+            McpError::Origin(_)
+            | McpError::Version(_)
+            | McpError::MediaType
+            | McpError::TooLarge(_) => jsonrpc::INVALID_REQUEST,
             McpError::Unauthorized { .. } | McpError::Revoked | McpError::Scope { .. } => {
                 jsonrpc::AUTH_ERROR
             }
@@ -204,6 +209,7 @@ impl McpError {
             | McpError::UnsupportedVersion(_) => StatusCode::BAD_REQUEST,
             McpError::UnknownSession => StatusCode::NOT_FOUND,
             McpError::MediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            McpError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             McpError::MethodNotFound(_) => match era {
                 Era::Sessions => StatusCode::OK,
                 Era::Stateless => StatusCode::NOT_FOUND,
@@ -245,6 +251,7 @@ impl McpError {
             | McpError::MissingSession
             | McpError::UnknownSession
             | McpError::MediaType
+            | McpError::TooLarge(_)
             | McpError::Malformed { .. }
             | McpError::HeaderMismatch(_)
             | McpError::InvalidParams(_)
@@ -277,6 +284,7 @@ impl McpError {
             | McpError::MissingSession
             | McpError::UnknownSession
             | McpError::MediaType
+            | McpError::TooLarge(_)
             | McpError::Malformed { .. }
             | McpError::HeaderMismatch(_)
             | McpError::UnsupportedVersion(_)
@@ -303,6 +311,7 @@ impl McpError {
             | McpError::MissingSession
             | McpError::UnknownSession
             | McpError::MediaType
+            | McpError::TooLarge(_)
             | McpError::Malformed { .. }
             | McpError::HeaderMismatch(_)
             | McpError::UnsupportedVersion(_)

@@ -75,6 +75,17 @@ impl Message {
         if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
             return Err(invalid("\"jsonrpc\" must be \"2.0\""));
         }
+        let (has_result, has_error) = (object.contains_key("result"), object.contains_key("error"));
+        if object.contains_key("method") && (has_result || has_error) {
+            return Err(invalid(
+                "a message is a request or notification (\"method\") or a response (\"result\" or \"error\"), not both",
+            ));
+        }
+        if has_result && has_error {
+            return Err(invalid(
+                "a response carries \"result\" or \"error\", not both",
+            ));
+        }
         match (object.remove("method"), object.remove("id")) {
             (Some(Value::String(method)), Some(id)) if id.is_string() || id.is_number() => Ok(Message::Request {
                 id,
@@ -134,6 +145,12 @@ mod tests {
                 .code,
             INVALID_REQUEST
         );
+        for both in [
+            br#"{"jsonrpc":"2.0","id":1,"result":{},"error":{}}"#.as_slice(),
+            br#"{"jsonrpc":"2.0","id":1,"method":"ping","result":{}}"#,
+        ] {
+            assert_eq!(Message::parse(both).unwrap_err().code, INVALID_REQUEST);
+        }
         assert_eq!(
             Message::parse(br#"{"jsonrpc":"2.0","id":null,"method":"x"}"#)
                 .unwrap_err()

@@ -12,7 +12,7 @@ use super::dispatch::{self, SESSION_REVISIONS};
 use super::error::{rpc, Era, McpError};
 use super::jsonrpc::{self, Message};
 use super::session::Session;
-use super::transport::Mcp;
+use super::transport::{one_header, Mcp};
 
 /// The session header.
 pub const SESSION_HEADER: &str = "mcp-session-id";
@@ -95,22 +95,20 @@ pub fn negotiate(requested: Option<&str>) -> &'static str {
 
 /// The `MCP-Protocol-Version` header, when present, must name a session revision.
 pub fn version_header(headers: &HeaderMap) -> Result<Option<String>, McpError> {
-    let Some(raw) = headers.get(VERSION_HEADER) else {
-        return Ok(None);
-    };
-    let v = raw.to_str().unwrap_or_default().trim();
-    if ACCEPTED_IN_HEADER.contains(&v) {
-        Ok(Some(v.to_owned()))
-    } else {
-        Err(McpError::Version(v.to_owned()))
+    let v = one_header(headers, VERSION_HEADER).map_err(McpError::Version)?;
+    match v {
+        None => Ok(None),
+        Some(v) if ACCEPTED_IN_HEADER.contains(&v) => Ok(Some(v.to_owned())),
+        Some(v) => Err(McpError::Version(format!(
+            "{v:?} is not a session revision"
+        ))),
     }
 }
 
 /// The session of a non-initialize request: present, genuine, and this agent's.
 pub fn session(mcp: &Mcp, headers: &HeaderMap, caller: &Caller) -> Result<Session, McpError> {
-    let id = headers
-        .get(SESSION_HEADER)
-        .and_then(|v| v.to_str().ok())
+    let id = one_header(headers, SESSION_HEADER)
+        .map_err(|_| McpError::UnknownSession)?
         .ok_or(McpError::MissingSession)?;
     mcp.sessions
         .verify(id, caller.who.agent_id)

@@ -20,7 +20,7 @@ use super::dispatch::{self, STATELESS, SUPPORTED};
 use super::error::{rpc, Era, McpError};
 use super::jsonrpc::{self, Message};
 use super::stateful::{ACCEPTED_IN_HEADER, VERSION_HEADER};
-use super::transport::Mcp;
+use super::transport::{one_header, Mcp};
 
 const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
@@ -59,21 +59,6 @@ pub fn complete(id: &Value, result: Value) -> Response {
         json!({ META_SERVER_INFO: dispatch::server_info() }),
     );
     rpc(StatusCode::OK, jsonrpc::result(id, Value::Object(result)))
-}
-
-/// One header's single, trimmed value; `Err` when repeated or not visible ASCII.
-fn one_header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, String> {
-    let mut values = headers.get_all(name).iter();
-    let Some(first) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(format!("the {name} header appears more than once"));
-    }
-    first
-        .to_str()
-        .map(|v| Some(v.trim()))
-        .map_err(|_| format!("the {name} header has characters a header may not carry"))
 }
 
 /// An `Mcp-Name` value: plain, or `=?base64?…?=` (standard Base64 of UTF-8).

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -59,6 +60,24 @@ impl Mcp {
     }
 }
 
+/// One header's single, trimmed value; `Err` when repeated or not visible ASCII.
+pub(super) fn one_header<'a>(
+    headers: &'a HeaderMap,
+    name: &str,
+) -> Result<Option<&'a str>, String> {
+    let mut values = headers.get_all(name).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(format!("the {name} header appears more than once"));
+    }
+    first
+        .to_str()
+        .map(|v| Some(v.trim()))
+        .map_err(|_| format!("the {name} header has characters a header may not carry"))
+}
+
 /// Whether the body is declared as `application/json` (parameters such as `charset`
 /// allowed; `application/jsonx` and the like are not JSON).
 fn is_json(headers: &HeaderMap) -> bool {
@@ -87,8 +106,17 @@ pub async fn post(
     State(mcp): State<Mcp>,
     caller: Result<Caller, Refused>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        // Over GATEWAY_MAX_BODY_BYTES (or unreadable): a JSON-RPC error, never text.
+        Err(rejection) => {
+            tracing::info!(%rejection, "an MCP body was refused");
+            let limit = format!("at most {} bytes", mcp.gw.config.max_body_bytes);
+            return mcp.respond(Era::Sessions, None, McpError::TooLarge(limit));
+        }
+    };
     let caller = match caller {
         Ok(caller) => caller,
         Err(refused) => return refused.respond(request_id_of(&body).as_ref()),

@@ -795,11 +795,13 @@ async fn every_write_is_audited(engine: Engine) {
         assert_eq!(r["isError"], !ok, "{tool}: {r}");
         done.push((k, tool, *ok));
     }
-    // No waiting: a write's row is durable before its answer.
+    // No waiting: a write's rows are durable before its answer. One outcome row per
+    // write; and every write that reached the tracker named first by its intent row.
     let rows = audit_of(&w.app, agent).await;
     let write_rows: Vec<&Value> = rows
         .iter()
         .filter(|r| WRITES.contains(&r["action"].as_str().unwrap_or_default()))
+        .filter(|r| r["outcome"] != "intent")
         .collect();
     assert_eq!(
         write_rows.len(),
@@ -808,6 +810,13 @@ async fn every_write_is_audited(engine: Engine) {
         done.len(),
         write_rows.len()
     );
+    for row in write_rows.iter().filter(|r| r["outcome"] == "allowed") {
+        assert!(
+            rows.iter()
+                .any(|r| r["outcome"] == "intent" && r["request_id"] == row["request_id"]),
+            "no intent before {row}"
+        );
+    }
     for (k, tool, ok) in &done {
         let row = write_rows
             .iter()
@@ -834,7 +843,7 @@ async fn the_rate_limit_is_enforced(engine: Engine) {
         w.owner,
         "hasty",
         json!([{"project_id": w.web, "scopes": ALL}]),
-        Some((1, 3)),
+        Some((1, 5)),
     )
     .await;
     let (_, calm_token) = agent_with(
@@ -842,10 +851,11 @@ async fn the_rate_limit_is_enforced(engine: Engine) {
         w.owner,
         "calm",
         json!([{"project_id": w.web, "scopes": ALL}]),
-        Some((1, 3)),
+        Some((1, 5)),
     )
     .await;
     let mut c = Client::new(&w.app, &token);
+    // Everything counts: initialize and its notification take two of the burst of 5.
     c.init().await;
     for i in 0..3 {
         let r = c.tool("list_projects", json!({})).await;
