@@ -29,8 +29,12 @@ pub struct AuditPage {
     next_before: Option<i64>,
 }
 
-/// The largest page.
+/// The largest page, in rows.
 const MAX_LIMIT: u32 = 500;
+/// The largest page, in bytes of row text: a page stops early (with `next_before` set)
+/// rather than grow past it. Rows are bounded when written (`audit::bounded`), so even
+/// old rows written before that bound cannot make one answer huge.
+const MAX_PAGE_BYTES: usize = 1 << 20;
 
 /// Lists audit rows, newest first.
 pub async fn list(
@@ -44,7 +48,7 @@ pub async fn list(
             "limit must be from 1 to {MAX_LIMIT}"
         )));
     }
-    let items = gw
+    let mut items = gw
         .store
         .list_audit(&AuditQuery {
             agent_id: p.agent_id,
@@ -53,8 +57,22 @@ pub async fn list(
             limit,
         })
         .await?;
-    let next_before = (items.len() == limit as usize)
-        .then(|| items.last().map(|e| e.id))
-        .flatten();
+    let full = items.len() == limit as usize;
+    let kept = within_budget(&items);
+    let cut = kept < items.len();
+    items.truncate(kept);
+    let next_before = (full || cut).then(|| items.last().map(|e| e.id)).flatten();
     Ok(Json(AuditPage { items, next_before }))
+}
+
+/// How many of `items` fit in [`MAX_PAGE_BYTES`] (at least one, so paging advances).
+fn within_budget(items: &[AuditEntry]) -> usize {
+    let mut used = 0usize;
+    for (i, entry) in items.iter().enumerate() {
+        used += serde_json::to_vec(entry).map_or(usize::MAX / 2, |v| v.len());
+        if used > MAX_PAGE_BYTES && i > 0 {
+            return i;
+        }
+    }
+    items.len()
 }
