@@ -1,5 +1,6 @@
 //! The one command a new user runs: `agent-gateway serve` on the embedded default, in an
-//! empty directory, seeds the demo and prints a token that works — run as a real process.
+//! empty directory, seeds the demo and prints a token that works — run as a real process,
+//! whose logs (at debug level) never contain a token.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -17,14 +18,17 @@ impl Drop for Killed {
 #[tokio::test]
 async fn serve_on_an_empty_directory_seeds_a_working_demo() {
     let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_agent-gateway"))
         .arg("serve")
         .current_dir(dir.path())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("GATEWAY_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(log))
         .spawn()
         .unwrap();
     let mut child = Killed(child);
@@ -91,5 +95,31 @@ async fn serve_on_an_empty_directory_seeds_a_working_demo() {
         .await
         .unwrap();
     assert_eq!(agents.status(), 200, "the generated admin token works");
+    // Use the agent token over MCP too, and present a wrong token once, then read the logs.
+    let init = http
+        .post(format!("{base}/mcp"))
+        .bearer_auth(&agent)
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(init.status(), 200);
+    let wrong = format!("{}x", &admin[..admin.len() - 1]);
+    let refused = http
+        .get(format!("{base}/api/v1/admin/agents"))
+        .bearer_auth(&wrong)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
     drop(child);
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logs.contains("DEBUG") || logs.contains("INFO"),
+        "logs were written"
+    );
+    for secret in [&admin, &agent, &wrong] {
+        let random = &secret[secret.len() - 20..];
+        assert!(!logs.contains(random), "a token reached the logs");
+    }
 }
