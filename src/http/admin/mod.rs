@@ -35,6 +35,11 @@ pub fn routes() -> Router<Gateway> {
         .route("/api/v1/admin/audit", get(audit::list))
         .route("/api/v1/admin/projects", get(projects::list))
         .route(
+            "/api/v1/admin/projects/{project_id}/members",
+            get(projects::members),
+        )
+        .route("/api/v1/admin/users", get(users::list))
+        .route(
             "/api/v1/admin/users/{user_id}/sessions",
             post(sessions::issue),
         )
