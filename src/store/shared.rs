@@ -264,12 +264,14 @@ where
     }
 
     async fn list_users(&self, q: &UserQuery) -> StoreResult<Vec<UserSummary>> {
-        Ok(sqlx::query_as(&super::users::list_users_sql(DB::USER_FILTER))
-            .bind(q.client_id.as_deref())
-            .bind(q.before)
-            .bind(i64::from(q.limit))
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_as(&super::users::list_users_sql(DB::USER_FILTER))
+                .bind(q.client_id.as_deref())
+                .bind(q.before)
+                .bind(i64::from(q.limit))
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     async fn count_users(&self) -> StoreResult<i64> {
