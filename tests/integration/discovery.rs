@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::both_engines;
 use crate::helpers::{Engine, TestApp};
+use crate::owner::session;
 
 async fn get_as(app: &TestApp, token: Option<&str>, path: &str) -> (u16, Value) {
     let mut req = app.http.get(app.url(path));
@@ -27,18 +28,6 @@ async fn put_user(app: &TestApp, id: Uuid, name: &str, client: &str, blocked: bo
         )
         .await;
     assert!([200, 201].contains(&status), "{body}");
-}
-
-async fn session(app: &TestApp, user: Uuid) -> String {
-    let (status, body) = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/admin/users/{user}/sessions"),
-            Some(json!({"ttl_minutes": 30})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body["token"].as_str().unwrap().to_owned()
 }
 
 fn code(body: &Value) -> &str {

@@ -101,21 +101,13 @@ pub struct UserPage {
     next_before: Option<Uuid>,
 }
 
-/// The largest page, in users (as the audit log).
-const MAX_LIMIT: u32 = 500;
-
 /// Lists users ordered by id, descending, with their agents counted by status.
 pub async fn list(
     _: Admin,
     State(gw): State<Gateway>,
     Query(p): Query<ListParams>,
 ) -> Result<Json<UserPage>, ApiError> {
-    let limit = p.limit.unwrap_or(100);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad_request(format!(
-            "limit must be from 1 to {MAX_LIMIT}"
-        )));
-    }
+    let limit = super::page_limit(p.limit)?;
     let items = gw
         .store
         .list_users(&UserQuery {
