@@ -13,6 +13,10 @@
 //! travels with HTTP 200 in the session revisions (the error is in the body, as the
 //! Python SDK and Codex expect) and with a status that mirrors it in the stateless
 //! revision (400 bad params, 404 unknown method), as its conformance checks require.
+//!
+//! Somewhat over 400 lines because every question about a variant is one exhaustive
+//! `match` with no `_` arm, on purpose: the variant lists repeat so that a new variant
+//! cannot be added without deciding each of them.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -5,6 +5,9 @@
 //! JSON-RPC error or a tool error, and the gateway still answers a normal call
 //! afterwards. Finally, "never a lost row": a legitimate write made among poisoned calls
 //! has its audit row.
+//!
+//! Long on purpose: it is a catalogue — one table of inputs per class, each read top to
+//! bottom with the refusal it must get. Splitting by class would only move the tables.
 
 use futures::future::join_all;
 use reqwest::header::HeaderValue;

@@ -6,6 +6,9 @@
 //!
 //! Everything is real: the binary (`serve`, `tasker-serve`), SQLite files, the session's
 //! Postgres, a throwaway Postgres cluster started here (initdb/pg_ctl), HTTP on loopback.
+//!
+//! Long because each fault needs its own process choreography (load, kill, restart,
+//! verify); the shared verification of "nothing lost" is written once, here, for all three.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};

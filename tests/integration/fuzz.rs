@@ -8,6 +8,10 @@
 //! `AGW_FUZZ_CASES` (or `PROPTEST_CASES`) sets the number of cases per engine (default
 //! 3,000, about 20–40 s for the module); `AGW_FUZZ_SEED` changes the otherwise fixed seed.
 //! E.g. `AGW_FUZZ_CASES=20000 AGW_FUZZ_SEED=7 cargo test --test integration fuzz`.
+//!
+//! Over 400 lines because the generators (bodies, arguments per tool schema, mutations,
+//! raw bytes) and the one property they feed belong together; split, each half would be
+//! unreadable without the other.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
