@@ -418,3 +418,29 @@ fn every_command_has_help_with_an_example() {
         assert!(text.contains("Example"), "{path:?}: {text}");
     }
 }
+
+/// Something that answers HTTP but is not the gateway (a proxy's page): exit code 4.
+#[tokio::test]
+async fn an_answer_that_is_not_the_api_is_its_own_exit_code() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            let page = "<html>welcome</html>";
+            let _ = socket
+                .write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                        page.len()
+                    )
+                    .as_bytes(),
+                )
+                .await;
+        }
+    });
+    let out = run_with(&url, Some(ADMIN_TOKEN), &["agents", "list"]).await;
+    assert!(out.failed(4).contains("not JSON"), "{}", out.stderr);
+}
