@@ -88,28 +88,16 @@ pub async fn run(client: &Client, args: UsersArgs, json: bool) -> Result<(), Cli
 const FIRST: [&str; 5] = ["id", "client_id", "display_name", "codex_agents", "blocked"];
 const HIDDEN: [&str; 2] = ["created_at", "updated_at"];
 
+/// The most pages `users` reads (each as large as the gateway makes it).
+const MAX_PAGES: usize = 100;
+
 async fn list(client: &Client, json: bool) -> Result<(), CliError> {
-    let doc = match client.get("api/v1/admin/users", &[]).await {
-        Err(CliError::Refused {
-            status: 404,
-            code,
-            message,
-        }) if message.contains("endpoint") => {
-            return Err(CliError::Refused {
-                status: 404,
-                code,
-                message: "this gateway has no GET /api/v1/admin/users (an older version)".into(),
-            })
-        }
-        other => other?,
-    };
+    let (mut doc, key, users) = pages(client).await?;
     if json {
+        // One document: the last page's, holding every row read.
+        doc[key] = Value::Array(users);
         return print_json(&doc);
     }
-    let users = ["users", "items"]
-        .iter()
-        .find_map(|k| doc.get(*k).and_then(Value::as_array))
-        .ok_or_else(|| CliError::BadResponse("no \"users\" list in the answer".into()))?;
     let rows: Vec<Map<String, Value>> = users
         .iter()
         .filter_map(Value::as_object)
@@ -148,6 +136,48 @@ async fn list(client: &Client, json: bool) -> Result<(), CliError> {
         );
     }
     Ok(())
+}
+
+/// Every page of the user list: follows `next_before` (as `before`) while it is set,
+/// at most [`MAX_PAGES`] pages. Returns the last page read (its `next_before` says
+/// whether more remain), its list's key, and every row read.
+async fn pages(client: &Client) -> Result<(Value, &'static str, Vec<Value>), CliError> {
+    let mut rows = Vec::new();
+    let mut query: Vec<(&str, String)> = Vec::new();
+    let mut pages_read = 0;
+    loop {
+        let doc = match client.get("api/v1/admin/users", &query).await {
+            Err(CliError::Refused {
+                status: 404,
+                code,
+                message,
+            }) if message.contains("endpoint") => {
+                return Err(CliError::Refused {
+                    status: 404,
+                    code,
+                    message: "this gateway has no GET /api/v1/admin/users (an older version)"
+                        .into(),
+                })
+            }
+            other => other?,
+        };
+        pages_read += 1;
+        let (key, page) = ["users", "items"]
+            .into_iter()
+            .find_map(|k| doc.get(k).and_then(Value::as_array).map(|a| (k, a)))
+            .ok_or_else(|| CliError::BadResponse("no \"users\" list in the answer".into()))?;
+        rows.extend(page.iter().cloned());
+        let next = doc
+            .get("next_before")
+            .filter(|v| !v.is_null())
+            .map(|v| cell(Some(v)));
+        match next {
+            Some(before) if !page.is_empty() && pages_read < MAX_PAGES => {
+                query = vec![("before", before)];
+            }
+            _ => return Ok((doc, key, rows)),
+        }
+    }
 }
 
 /// One level of nested objects becomes `outer.inner` keys; key order is kept.
