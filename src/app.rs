@@ -237,10 +237,13 @@ async fn assemble(
             (Arc::new(embedded.clone()), Some(embedded))
         }
         TaskerKind::Nodedc { url, token } => (
+            // The HTTP client's own timeout is a backstop a little longer than the call
+            // pool's per-attempt timeout, so a stalled Tasker is reported as "did not
+            // answer in time", not as unreachable.
             Arc::new(NodedcTasker::new(
                 url,
                 token.clone(),
-                config.tasker_limits.timeout,
+                config.tasker_limits.timeout + Duration::from_millis(500),
             )?),
             None,
         ),

@@ -19,11 +19,13 @@ use super::principal::Owner;
 use crate::audit::AuditEvent;
 use crate::gateway::{CreateAgent, Gateway};
 use crate::store::{Agent, Outcome};
+use crate::tasker::{role_name, Membership};
 
 /// The owner routes.
 pub fn routes() -> Router<Gateway> {
     Router::new()
         .route("/api/v1/owner/agents", get(list).post(create))
+        .route("/api/v1/owner/projects", get(projects))
         .route("/api/v1/owner/agents/{agent_id}", get(one))
         .route("/api/v1/owner/agents/{agent_id}/revoke", post(revoke))
 }
@@ -61,6 +63,42 @@ pub struct Agents {
 async fn list(Owner(me): Owner, State(gw): State<Gateway>) -> Result<Json<Agents>, ApiError> {
     Ok(Json(Agents {
         agents: gw.store.list_agents(Some(me.id)).await?,
+    }))
+}
+
+/// A project the caller is a member of, with the caller's role in it.
+#[derive(Debug, Serialize)]
+pub struct OwnProject {
+    id: String,
+    identifier: String,
+    name: String,
+    /// 20, 15 or 5.
+    role: i64,
+    /// `admin`, `member` or `guest`; `null` for a number Plane does not define.
+    role_name: Option<&'static str>,
+}
+
+/// The projects the caller may grant.
+#[derive(Debug, Serialize)]
+pub struct Projects {
+    projects: Vec<OwnProject>,
+}
+
+/// The projects the caller is a member of (the contract's `GET members/{user_id}/projects`):
+/// exactly those the caller's agents may be granted.
+async fn projects(Owner(me): Owner, State(gw): State<Gateway>) -> Result<Json<Projects>, ApiError> {
+    let projects = gw.tasker.projects_of_member(&me.id.to_string()).await?;
+    Ok(Json(Projects {
+        projects: projects
+            .into_iter()
+            .map(|p: Membership| OwnProject {
+                role_name: role_name(p.role),
+                id: p.id,
+                identifier: p.identifier,
+                name: p.name,
+                role: p.role,
+            })
+            .collect(),
     }))
 }
 

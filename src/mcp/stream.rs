@@ -20,11 +20,9 @@ use dashmap::DashMap;
 use futures::stream;
 use uuid::Uuid;
 
-use super::admission;
 use super::auth::{Caller, Refused};
 use super::error::{Era, McpError};
-use super::stateful;
-use super::transport::{stateless_method_not_allowed, Mcp};
+use super::transport::{session_request, Mcp};
 
 /// The open streams of this replica.
 #[derive(Debug)]
@@ -105,22 +103,11 @@ pub async fn get(
     headers: HeaderMap,
     caller: Result<Caller, Refused>,
 ) -> Response {
-    if let Some(response) = stateless_method_not_allowed(&headers) {
-        return response;
-    }
-    let caller = match caller {
+    let caller = match session_request(&mcp, &headers, caller).await {
         Ok(caller) => caller,
-        Err(refused) => return refused.into_response(),
+        Err(response) => return response,
     };
     let who = &caller.who;
-    if let Err(error) =
-        stateful::version_header(&headers).and_then(|_| stateful::session(&mcp, &headers, &caller))
-    {
-        return mcp.respond(Era::Sessions, None, error);
-    }
-    if let Err(error) = admission::charge(&mcp.gw, who.agent_id, None).await {
-        return mcp.respond(Era::Sessions, None, error);
-    }
     let revoked = match mcp.gw.supervisor.watch_revoked(who.agent_id).await {
         Ok(Some(revoked)) => revoked,
         Ok(None) => return mcp.respond(Era::Sessions, None, McpError::Revoked),

@@ -166,7 +166,7 @@ async fn serve(mcp: Mcp, headers: HeaderMap, body: Bytes, caller: Caller) -> Res
 }
 
 /// 405 for a GET or DELETE of the stateless revision, which has neither.
-pub(super) fn stateless_method_not_allowed(headers: &HeaderMap) -> Option<Response> {
+fn stateless_method_not_allowed(headers: &HeaderMap) -> Option<Response> {
     let v = headers.get(VERSION_HEADER)?.to_str().ok()?.trim();
     (v == STATELESS).then(|| {
         let mut response = StatusCode::METHOD_NOT_ALLOWED.into_response();
@@ -177,26 +177,36 @@ pub(super) fn stateless_method_not_allowed(headers: &HeaderMap) -> Option<Respon
     })
 }
 
+/// The checks a GET or DELETE of `/mcp` shares: not the stateless revision (405), the
+/// caller (`Origin`, token), the version header, this agent's session, and the rate.
+pub(super) async fn session_request(
+    mcp: &Mcp,
+    headers: &HeaderMap,
+    caller: Result<Caller, Refused>,
+) -> Result<Caller, Response> {
+    if let Some(response) = stateless_method_not_allowed(headers) {
+        return Err(response);
+    }
+    let caller = caller.map_err(IntoResponse::into_response)?;
+    stateful::version_header(headers)
+        .and_then(|_| stateful::session(mcp, headers, &caller))
+        .map_err(|error| mcp.respond(Era::Sessions, None, error))?;
+    admission::charge(&mcp.gw, caller.who.agent_id, None)
+        .await
+        .map_err(|error| mcp.respond(Era::Sessions, None, error))?;
+    Ok(caller)
+}
+
 /// `DELETE /mcp`: ends the session.
 pub async fn delete(
     State(mcp): State<Mcp>,
     headers: HeaderMap,
     caller: Result<Caller, Refused>,
 ) -> Response {
-    if let Some(response) = stateless_method_not_allowed(&headers) {
+    if let Err(response) = session_request(&mcp, &headers, caller).await {
         return response;
     }
-    let caller = match caller {
-        Ok(caller) => caller,
-        Err(refused) => return refused.into_response(),
-    };
-    if let Err(error) = stateful::session(&mcp, &headers, &caller) {
-        return mcp.respond(Era::Sessions, None, error);
-    }
-    if let Err(error) = admission::charge(&mcp.gw, caller.who.agent_id, None).await {
-        return mcp.respond(Era::Sessions, None, error);
-    }
-    if let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {
+    if let Ok(Some(id)) = one_header(&headers, SESSION_HEADER) {
         mcp.sessions.terminate(id).await;
     }
     StatusCode::NO_CONTENT.into_response()

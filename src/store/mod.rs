@@ -19,6 +19,7 @@ mod shared;
 pub mod sqlite;
 mod standing;
 mod types;
+mod users;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ pub use standing::{
     StandingWritten,
 };
 pub use types::*;
+pub use users::{UserQuery, UserSummary};
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +95,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> StoreResult<(Option<User>, User)>;
     /// One user.
     async fn get_user(&self, id: Uuid) -> StoreResult<Option<User>>;
+    /// One page of users, ordered by id descending, with their agents counted by status.
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<UserSummary>>;
     /// Number of users (an empty store gets the demo seed).
     async fn count_users(&self) -> StoreResult<i64>;
     /// Records an entitlement change.

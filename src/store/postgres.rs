@@ -61,6 +61,8 @@ impl Dialect for Postgres {
     const BEGIN_WRITE: &'static str = "BEGIN";
     const LOCK_USER: &'static str = "SELECT * FROM users WHERE id = $1 FOR UPDATE";
     const OWNER_FILTER: &'static str = "($1::uuid IS NULL OR a.owner_id = $1)";
+    const USER_FILTER: &'static str =
+        "($1::text IS NULL OR u.client_id = $1) AND ($2::uuid IS NULL OR u.id < $2)";
     const LIST_AUDIT: &'static str =
         "SELECT * FROM audit WHERE ($1::uuid IS NULL OR agent_id = $1) \
          AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::bigint IS NULL OR id < $3) \

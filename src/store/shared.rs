@@ -71,6 +71,9 @@ pub trait Dialect: Database {
     const LOCK_USER: &'static str;
     /// `agents a` of one owner (`$1`), or all when `$1` is null.
     const OWNER_FILTER: &'static str;
+    /// `users u` of one client (`$1`), or all when `$1` is null, with an id below `$2`
+    /// when it is not null.
+    const USER_FILTER: &'static str;
     /// Audit rows by agent (`$1`), since (`$2`), before id (`$3`), newest first, limit `$4`.
     const LIST_AUDIT: &'static str;
 
@@ -164,6 +167,7 @@ where
     for<'r> TokenRow: FromRow<'r, DB::Row>,
     for<'r> IdempotencyRow: FromRow<'r, DB::Row>,
     for<'r> User: FromRow<'r, DB::Row>,
+    for<'r> UserSummary: FromRow<'r, DB::Row>,
     for<'r> CurrentUser: FromRow<'r, DB::Row>,
     for<'r> AuthRecord: FromRow<'r, DB::Row>,
     for<'r> AuditEntry: FromRow<'r, DB::Row>,
@@ -257,6 +261,17 @@ where
             .bind(id)
             .fetch_optional(&self.pool)
             .await?)
+    }
+
+    async fn list_users(&self, q: &UserQuery) -> StoreResult<Vec<UserSummary>> {
+        Ok(
+            sqlx::query_as(&super::users::list_users_sql(DB::USER_FILTER))
+                .bind(q.client_id.as_deref())
+                .bind(q.before)
+                .bind(i64::from(q.limit))
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     async fn count_users(&self) -> StoreResult<i64> {

@@ -69,6 +69,8 @@ impl Dialect for Sqlite {
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     const LOCK_USER: &'static str = "SELECT * FROM users WHERE id = $1";
     const OWNER_FILTER: &'static str = "($1 IS NULL OR a.owner_id = $1)";
+    const USER_FILTER: &'static str =
+        "($1 IS NULL OR u.client_id = $1) AND ($2 IS NULL OR u.id < $2)";
     const LIST_AUDIT: &'static str = "SELECT * FROM audit WHERE ($1 IS NULL OR agent_id = $1) \
          AND ($2 IS NULL OR at >= $2) AND ($3 IS NULL OR id < $3) \
          ORDER BY id DESC LIMIT $4";

@@ -37,7 +37,11 @@ pub fn router(state: ContractState) -> Router {
         .route("/projects", get(projects))
         .route("/projects/all", get(all_projects))
         .route("/projects/{project_id}/context", get(context))
-        .route("/projects/{project_id}/members", post(add_member))
+        .route(
+            "/projects/{project_id}/members",
+            get(project_members).post(add_member),
+        )
+        .route("/members/{user_id}/projects", get(projects_of_member))
         .route("/cards", get(search).post(create))
         .route("/cards/{card}", get(get_card).patch(update))
         .route("/cards/{card}/state", post(move_card))
@@ -207,6 +211,26 @@ async fn projects(
 async fn all_projects(State(s): State<ContractState>, h: HeaderMap) -> Reply<serde_json::Value> {
     actor(&s, &h)?;
     let projects = s.tasker.all_projects().await?;
+    Ok(Json(serde_json::json!({ "projects": projects })))
+}
+
+async fn project_members(
+    State(s): State<ContractState>,
+    h: HeaderMap,
+    Path(project): Path<String>,
+) -> Reply<serde_json::Value> {
+    actor(&s, &h)?;
+    let members = s.tasker.project_members(&project).await?;
+    Ok(Json(serde_json::json!({ "members": members })))
+}
+
+async fn projects_of_member(
+    State(s): State<ContractState>,
+    h: HeaderMap,
+    Path(user): Path<String>,
+) -> Reply<serde_json::Value> {
+    actor(&s, &h)?;
+    let projects = s.tasker.projects_of_member(&user).await?;
     Ok(Json(serde_json::json!({ "projects": projects })))
 }
 

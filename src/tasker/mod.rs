@@ -40,6 +40,14 @@ pub trait Tasker: Send + Sync + std::fmt::Debug + 'static {
     /// for an admin choosing what to grant, and to name the known projects when a grant
     /// names an unknown one. Never called on an agent's behalf.
     async fn all_projects(&self) -> TaskerResult<Vec<ProjectSummary>>;
+    /// The members of one project, ordered by display name, whoever is granted what:
+    /// for an admin choosing what an owner may grant. `not_found` when the project does
+    /// not exist. Never called on an agent's behalf.
+    async fn project_members(&self, project_id: &str) -> TaskerResult<Vec<Member>>;
+    /// The projects `user_id` is a member of, with the user's role, ordered by
+    /// identifier; empty when the Tasker does not know the user. For an owner choosing
+    /// what to grant. Never called on an agent's behalf.
+    async fn projects_of_member(&self, user_id: &str) -> TaskerResult<Vec<Membership>>;
     /// States, labels and members of one project.
     async fn project_context(
         &self,

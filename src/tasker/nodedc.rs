@@ -197,6 +197,16 @@ struct Projects {
     projects: Vec<ProjectSummary>,
 }
 
+#[derive(serde::Deserialize)]
+struct Members {
+    members: Vec<Member>,
+}
+
+#[derive(serde::Deserialize)]
+struct Memberships {
+    projects: Vec<Membership>,
+}
+
 #[async_trait]
 impl Tasker for NodedcTasker {
     async fn projects(&self, actor: &Actor) -> TaskerResult<Vec<ProjectSummary>> {
@@ -208,6 +218,24 @@ impl Tasker for NodedcTasker {
     async fn all_projects(&self) -> TaskerResult<Vec<ProjectSummary>> {
         let gateway = Actor::gateway(Uuid::nil(), "gateway admin", Vec::new());
         let page: Projects = self.get(&["projects", "all"], &[], &gateway).await?;
+        Ok(page.projects)
+    }
+
+    async fn project_members(&self, project_id: &str) -> TaskerResult<Vec<Member>> {
+        let project = check_id("project_id", project_id)?;
+        let gateway = Actor::gateway(Uuid::nil(), "gateway admin", Vec::new());
+        let page: Members = self
+            .get(&["projects", project, "members"], &[], &gateway)
+            .await?;
+        Ok(page.members)
+    }
+
+    async fn projects_of_member(&self, user_id: &str) -> TaskerResult<Vec<Membership>> {
+        let user = check_id("user_id", user_id)?;
+        let gateway = Actor::gateway(Uuid::nil(), "gateway owner", Vec::new());
+        let page: Memberships = self
+            .get(&["members", user, "projects"], &[], &gateway)
+            .await?;
         Ok(page.projects)
     }
 

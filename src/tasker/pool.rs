@@ -104,6 +104,24 @@ impl Tasker for PooledTasker {
         .await
     }
 
+    async fn project_members(&self, project_id: &str) -> TaskerResult<Vec<Member>> {
+        let project = project_id.to_owned();
+        self.run(Caller::ANONYMOUS, move |t| {
+            let project = project.clone();
+            Box::pin(async move { t.project_members(&project).await })
+        })
+        .await
+    }
+
+    async fn projects_of_member(&self, user_id: &str) -> TaskerResult<Vec<Membership>> {
+        let user = user_id.to_owned();
+        self.run(Caller::ANONYMOUS, move |t| {
+            let user = user.clone();
+            Box::pin(async move { t.projects_of_member(&user).await })
+        })
+        .await
+    }
+
     async fn project_context(
         &self,
         actor: &Actor,

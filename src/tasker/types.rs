@@ -90,6 +90,30 @@ pub struct Member {
     pub role: i64,
 }
 
+/// Plane's name of a project role: `admin` (20), `member` (15), `guest` (5); `None` for
+/// any other number.
+pub fn role_name(role: i64) -> Option<&'static str> {
+    match role {
+        20 => Some("admin"),
+        15 => Some("member"),
+        5 => Some("guest"),
+        _ => None,
+    }
+}
+
+/// A project one user is a member of, with the user's role in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Membership {
+    /// Id (what grants name).
+    pub id: String,
+    /// Short key, e.g. `WEB`.
+    pub identifier: String,
+    /// Name.
+    pub name: String,
+    /// The user's role: 20, 15 or 5.
+    pub role: i64,
+}
+
 /// Everything an agent needs to write valid cards in a project.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectContext {

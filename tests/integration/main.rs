@@ -16,6 +16,7 @@ mod audit;
 mod bad_input;
 mod cli;
 mod config;
+mod discovery;
 mod faults;
 mod fuzz;
 mod mcp;

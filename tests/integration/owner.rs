@@ -9,7 +9,8 @@ use uuid::Uuid;
 use crate::both_engines;
 use crate::helpers::{Engine, TestApp};
 
-async fn session(app: &TestApp, user: Uuid) -> String {
+/// Issues an owner session for `user`; returns its token.
+pub(crate) async fn session(app: &TestApp, user: Uuid) -> String {
     let (status, body) = app
         .admin(
             Method::POST,

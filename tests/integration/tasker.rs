@@ -389,7 +389,7 @@ async fn nodedc_client_over_the_contract(engine: Engine) {
         results.iter().all(|r| r.outcome.is_ok()),
         "conformance failures:\n{table}"
     );
-    assert_eq!(results.len(), 10);
+    assert_eq!(results.len(), 11);
     app.stop().await;
 }
 both_engines!(
@@ -410,6 +410,12 @@ async fn the_conformance_kit_catches_a_broken_adapter() {
         }
         async fn all_projects(&self) -> TaskerResult<Vec<ProjectSummary>> {
             self.0.all_projects().await
+        }
+        async fn project_members(&self, p: &str) -> TaskerResult<Vec<Member>> {
+            self.0.project_members(p).await
+        }
+        async fn projects_of_member(&self, u: &str) -> TaskerResult<Vec<Membership>> {
+            self.0.projects_of_member(u).await
         }
         async fn project_context(&self, a: &Actor, p: &str) -> TaskerResult<ProjectContext> {
             let all = Actor {
@@ -572,6 +578,6 @@ async fn tasker_check_binary_against_tasker_serve_binary() {
         "{bad_table}"
     );
     assert!(good.status.success(), "{table}");
-    assert!(table.contains("10 checks, 10 passed, 0 failed"), "{table}");
+    assert!(table.contains("11 checks, 11 passed, 0 failed"), "{table}");
     assert!(!bad.status.success(), "a failing kit must exit non-zero");
 }

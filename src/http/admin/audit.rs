@@ -29,8 +29,6 @@ pub struct AuditPage {
     next_before: Option<i64>,
 }
 
-/// The largest page, in rows.
-const MAX_LIMIT: u32 = 500;
 /// The largest page, in bytes of row text: a page stops early (with `next_before` set)
 /// rather than grow past it. Rows are bounded when written (`audit::bounded`), so even
 /// old rows written before that bound cannot make one answer huge.
@@ -42,12 +40,7 @@ pub async fn list(
     State(gw): State<Gateway>,
     Query(p): Query<AuditParams>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let limit = p.limit.unwrap_or(100);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad_request(format!(
-            "limit must be from 1 to {MAX_LIMIT}"
-        )));
-    }
+    let limit = super::page_limit(p.limit)?;
     let mut items = gw
         .store
         .list_audit(&AuditQuery {

@@ -35,6 +35,11 @@ pub fn routes() -> Router<Gateway> {
         .route("/api/v1/admin/audit", get(audit::list))
         .route("/api/v1/admin/projects", get(projects::list))
         .route(
+            "/api/v1/admin/projects/{project_id}/members",
+            get(projects::members),
+        )
+        .route("/api/v1/admin/users", get(users::list))
+        .route(
             "/api/v1/admin/users/{user_id}/sessions",
             post(sessions::issue),
         )
@@ -61,4 +66,18 @@ impl FromRequestParts<Gateway> for Admin {
             Err(ApiError::unauthorized("the admin token is not valid"))
         }
     }
+}
+
+/// The largest page of a paginated admin list, in rows.
+const MAX_PAGE: u32 = 500;
+
+/// A paginated list's `limit`: 100 when absent, `400 bad_request` outside 1..=[`MAX_PAGE`].
+fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::bad_request(format!(
+            "limit must be from 1 to {MAX_PAGE}"
+        )));
+    }
+    Ok(limit)
 }

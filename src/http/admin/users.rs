@@ -1,16 +1,17 @@
-//! `PUT/GET /api/v1/admin/users/{user_id}`: the embedded stand-in for Launcher.
+//! `PUT/GET /api/v1/admin/users/{user_id}`: the embedded stand-in for Launcher; and
+//! `GET /api/v1/admin/users`: the users, a page at a time, with their agents counted.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Admin;
 use crate::audit::AuditEvent;
 use crate::gateway::Gateway;
 use crate::http::error::ApiError;
-use crate::http::extract::{Json, Path, RequestId};
-use crate::store::{Outcome, User, UserUpsert};
+use crate::http::extract::{Json, Path, Query, RequestId};
+use crate::store::{Outcome, User, UserQuery, UserSummary, UserUpsert};
 
 /// The body of a user upsert. Every field is required: PUT replaces.
 #[derive(Debug, Deserialize)]
@@ -81,4 +82,42 @@ pub async fn get(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no user {user_id} exists")))
+}
+
+/// Filters and cursor of the user list (the audit log's names: `before`, `limit`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    client_id: Option<String>,
+    before: Option<Uuid>,
+    limit: Option<u32>,
+}
+
+/// A page of users.
+#[derive(Debug, Serialize)]
+pub struct UserPage {
+    items: Vec<UserSummary>,
+    /// Pass as `before` to get the next page; `null` on the last page.
+    next_before: Option<Uuid>,
+}
+
+/// Lists users ordered by id, descending, with their agents counted by status.
+pub async fn list(
+    _: Admin,
+    State(gw): State<Gateway>,
+    Query(p): Query<ListParams>,
+) -> Result<Json<UserPage>, ApiError> {
+    let limit = super::page_limit(p.limit)?;
+    let items = gw
+        .store
+        .list_users(&UserQuery {
+            client_id: p.client_id.map(|c| c.trim().to_owned()),
+            before: p.before,
+            limit,
+        })
+        .await?;
+    let next_before = (items.len() == limit as usize)
+        .then(|| items.last().map(|u| u.user.id))
+        .flatten();
+    Ok(Json(UserPage { items, next_before }))
 }

@@ -4,8 +4,8 @@
 //! second, existing project (`--other-project`) that it is *not* granted.
 //!
 //! This file runs the kit and holds its plumbing; the checks are in [`confinement`]
-//! (token, listings, grants, no delete or archive) and [`writes`] (values, idempotency,
-//! history, pagination).
+//! (token, listings, grants, no delete or archive), [`members`] (the gateway's membership
+//! reads) and [`writes`] (values, idempotency, history, pagination).
 
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use url::Url;
 use uuid::Uuid;
 
 mod confinement;
+mod members;
 mod writes;
 
 use super::nodedc::{headers, NodedcTasker, PREFIX};
@@ -155,6 +156,10 @@ pub async fn run(mut target: CheckTarget) -> Vec<CheckResult> {
         CheckResult {
             name: "all projects listed",
             outcome: kit.all_projects_listed().await,
+        },
+        CheckResult {
+            name: "members listed",
+            outcome: kit.members_listed().await,
         },
         CheckResult {
             name: "project context complete",

@@ -273,6 +273,15 @@ impl Tasker for EmbeddedTasker {
             .map_err(db_error)
     }
 
+    async fn project_members(&self, project_id: &str) -> TaskerResult<Vec<Member>> {
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        reads::project_members(&mut conn, project_id).await
+    }
+
+    async fn projects_of_member(&self, user_id: &str) -> TaskerResult<Vec<Membership>> {
+        reads::projects_of_member(&self.pool, user_id).await
+    }
+
     async fn project_context(
         &self,
         actor: &Actor,

@@ -322,3 +322,38 @@ pub(super) async fn detail(conn: &mut AnyConnection, id: &str) -> TaskerResult<C
         history,
     })
 }
+
+/// The members of any project (the gateway's own read: not confined to grants), or
+/// `not_found`.
+pub(super) async fn project_members(
+    conn: &mut AnyConnection,
+    project_id: &str,
+) -> TaskerResult<Vec<Member>> {
+    let project = check_id("project_id", project_id)?;
+    let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM tracker_projects WHERE id = $1")
+        .bind(project)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    if exists.is_none() {
+        return Err(TaskerError::not_found(format!(
+            "project {project} does not exist"
+        )));
+    }
+    members(conn, project).await
+}
+
+/// The projects a user is a member of, with the user's role, in one query.
+pub(super) async fn projects_of_member(
+    pool: &AnyPool,
+    user_id: &str,
+) -> TaskerResult<Vec<Membership>> {
+    sqlx::query_as(
+        "SELECT p.id, p.identifier, p.name, m.role FROM tracker_members m \
+         JOIN tracker_projects p ON p.id = m.project_id WHERE m.user_id = $1 ORDER BY p.identifier",
+    )
+    .bind(user_id.trim())
+    .fetch_all(pool)
+    .await
+    .map_err(db_error)
+}
