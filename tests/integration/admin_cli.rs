@@ -137,9 +137,51 @@ async fn projects_and_users_set(engine: Engine) {
         "{}",
         out.stdout
     );
+
+    // The list: the table row with the agents counted, the client filter, every page.
+    let user = uuid::Uuid::parse_str(&id).unwrap();
+    app.agent(user, "counted", &[&project]).await;
+    for name in ["Bob", "Cy"] {
+        let other = uuid::Uuid::new_v4().to_string();
+        let out = cli(
+            &app,
+            &["users", "set", &other, "--name", name, "--client", "acme"],
+        )
+        .await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    app.owner("Elsewhere").await;
+    let out = cli(&app, &["users"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let header = out.stdout.lines().next().unwrap();
+    assert!(
+        header.starts_with("ID ") && header.contains("AGENTS_ACTIVE"),
+        "{header}"
+    );
+    let row = out.stdout.lines().find(|l| l.contains(&id)).unwrap();
+    assert!(
+        row.contains("Ada") && row.contains("acme") && row.contains(" 1 "),
+        "{row}"
+    );
+    assert_eq!(out.stdout.lines().count(), 5, "a header and four users");
+    let doc = cli(
+        &app,
+        &["users", "--client", "acme", "--page-size", "1", "--json"],
+    )
+    .await
+    .json();
+    let items = doc["items"].as_array().unwrap();
+    let mut ids: Vec<&str> = items.iter().map(|u| u["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "every page read, once: {doc}");
+    assert!(items.iter().all(|u| u["client_id"] == "acme"));
+    assert_eq!(doc["next_before"], Value::Null);
+    let ada = items.iter().find(|u| u["id"] == id.as_str()).unwrap();
+    assert_eq!(ada["agents_active"], 1);
     app.stop().await;
 }
-both_engines!(projects_and_users_set_work, projects_and_users_set);
+both_engines!(projects_users_and_users_set_work, projects_and_users_set);
 
 async fn agents_lifecycle(engine: Engine) {
     let app = TestApp::spawn(engine).await;

@@ -12,16 +12,23 @@ use super::{print, print_json};
 /// `admin users [set …]`.
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Without a subcommand, lists the users (GET /api/v1/admin/users) with the columns the
-gateway returns.
+Without a subcommand, lists every user (GET /api/v1/admin/users, page after page) with
+the columns the gateway returns: entitlement, block, and agents counted by status.
 
 Example:
   agent-gateway admin users
+  agent-gateway admin users --client acme --json
   agent-gateway admin users set 3f2b8c1e-9d4a-4f6b-8e2c-1a7d5b9c0e34 --entitlement on")]
 pub struct UsersArgs {
     /// `set`, or nothing to list.
     #[command(subcommand)]
     pub command: Option<UsersCommand>,
+    /// List only this Launcher client's users.
+    #[arg(long, value_name = "ID")]
+    pub client: Option<String>,
+    /// Users per request while listing (1–500).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..=500))]
+    pub page_size: u16,
 }
 
 /// The `users` subcommands.
@@ -78,7 +85,7 @@ pub struct SetArgs {
 /// Runs `users` or `users set`.
 pub async fn run(client: &Client, args: UsersArgs, json: bool) -> Result<(), CliError> {
     match args.command {
-        None => list(client, json).await,
+        None => list(client, &args, json).await,
         Some(UsersCommand::Set(set_args)) => set(client, set_args, json).await,
     }
 }
@@ -91,8 +98,8 @@ const HIDDEN: [&str; 2] = ["created_at", "updated_at"];
 /// The most pages `users` reads (each as large as the gateway makes it).
 const MAX_PAGES: usize = 100;
 
-async fn list(client: &Client, json: bool) -> Result<(), CliError> {
-    let (mut doc, key, users) = pages(client).await?;
+async fn list(client: &Client, args: &UsersArgs, json: bool) -> Result<(), CliError> {
+    let (mut doc, key, users) = pages(client, args).await?;
     if json {
         // One document: the last page's, holding every row read.
         doc[key] = Value::Array(users);
@@ -141,9 +148,14 @@ async fn list(client: &Client, json: bool) -> Result<(), CliError> {
 /// Every page of the user list: follows `next_before` (as `before`) while it is set,
 /// at most [`MAX_PAGES`] pages. Returns the last page read (its `next_before` says
 /// whether more remain), its list's key, and every row read.
-async fn pages(client: &Client) -> Result<(Value, &'static str, Vec<Value>), CliError> {
+async fn pages(
+    client: &Client,
+    args: &UsersArgs,
+) -> Result<(Value, &'static str, Vec<Value>), CliError> {
     let mut rows = Vec::new();
-    let mut query: Vec<(&str, String)> = Vec::new();
+    let mut filters: Vec<(&str, String)> = vec![("limit", args.page_size.to_string())];
+    filters.extend(args.client.iter().map(|c| ("client_id", c.clone())));
+    let mut query = filters.clone();
     let mut pages_read = 0;
     loop {
         let doc = match client.get("api/v1/admin/users", &query).await {
@@ -173,7 +185,8 @@ async fn pages(client: &Client) -> Result<(Value, &'static str, Vec<Value>), Cli
             .map(|v| cell(Some(v)));
         match next {
             Some(before) if !page.is_empty() && pages_read < MAX_PAGES => {
-                query = vec![("before", before)];
+                query = filters.clone();
+                query.push(("before", before));
             }
             _ => return Ok((doc, key, rows)),
         }
