@@ -13,6 +13,7 @@ async fn main() -> ExitCode {
         Command::Migrate(args) => cli::migrate::run(args).await,
         Command::TaskerServe(args) => cli::tasker_serve::run(args).await,
         Command::TaskerCheck(args) => cli::tasker_check::run(args).await,
+        Command::Admin(args) => return cli::admin::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, `main.rs` only dispatches.
 
+pub mod admin;
 pub mod migrate;
 pub mod serve;
 pub mod tasker_check;
@@ -27,4 +28,6 @@ pub enum Command {
     TaskerServe(tasker_serve::TaskerServeArgs),
     /// Run the adapter contract's conformance checks against a Tasker.
     TaskerCheck(tasker_check::TaskerCheckArgs),
+    /// Operate a running gateway over its admin API (projects, users, agents, audit).
+    Admin(admin::AdminArgs),
 }

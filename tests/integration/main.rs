@@ -10,6 +10,7 @@ mod helpers;
 
 mod launcher;
 
+mod admin_cli;
 mod api;
 mod audit;
 mod bad_input;
