@@ -9,6 +9,7 @@
 mod helpers;
 
 mod launcher;
+mod load_smoke;
 
 mod admin_cli;
 mod api;
