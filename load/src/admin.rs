@@ -55,8 +55,10 @@ pub(crate) async fn setup(
         token,
         reqwest::Method::PUT,
         &format!("/api/v1/admin/users/{owner}"),
-        Some(json!({"display_name": format!("load {run}"), "client_id": "agent-gateway-load",
-                    "codex_agents": true, "blocked": false})),
+        Some(
+            json!({"display_name": format!("load {run}"), "client_id": "agent-gateway-load",
+                    "codex_agents": true, "blocked": false}),
+        ),
     )
     .await?;
     if status != 201 && status != 200 {
@@ -120,11 +122,7 @@ pub(crate) async fn setup(
                 joined.map_err(|e| Error::Setup(format!("creating an agent: {e}")))??;
             match body["token"].as_str() {
                 Some(t) if status == 201 => tokens.push(t.to_owned()),
-                _ => {
-                    return Err(Error::Setup(format!(
-                        "creating an agent: {status} {body}"
-                    )))
-                }
+                _ => return Err(Error::Setup(format!("creating an agent: {status} {body}"))),
             }
         }
     }

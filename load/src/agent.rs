@@ -98,7 +98,11 @@ impl SimAgent {
         let (status, session, text) = match result {
             Ok(r) => r,
             Err(e) => {
-                let kind = if e.is_timeout() { "timeout" } else { "transport" };
+                let kind = if e.is_timeout() {
+                    "timeout"
+                } else {
+                    "transport"
+                };
                 rec.error(format!("{op}: {kind}"));
                 return None;
             }
