@@ -149,40 +149,48 @@ async fn token_revoke_is_immediate(engine: Engine) {
 }
 both_engines!(token_revoke_is_immediate_, token_revoke_is_immediate);
 
-// 2a. A blocked owner's token stops working at once; unblocking restores it.
-async fn blocked_owner_disables_the_token(engine: Engine) {
+/// The owner's standing changes through the admin API (`codex_agents`, `blocked`):
+/// the agent's token, calls and open stream are dead at once, and the agent `disabled`.
+/// Returns the world and the token, for what follows.
+async fn owner_loses_standing(
+    engine: Engine,
+    entitled: bool,
+    blocked: bool,
+    why: &str,
+) -> (World, String) {
     let w = world(engine, &[]).await;
     let (agent, token) = agent_with(
         &w.app,
         w.owner,
-        "blocked-owner",
+        "losing-standing",
         json!([{"project_id": w.web, "scopes": ALL}]),
         None,
     )
     .await;
     let c = live_client(&w, &token).await;
     let stream = c.open_stream().await;
-    let (status, body) = w
-        .app
-        .admin(
-            Method::PUT,
-            &format!("/api/v1/admin/users/{}", w.owner),
-            Some(json!({"display_name": "Ada", "client_id": "client-1", "codex_agents": true, "blocked": true})),
-        )
-        .await;
+    let (status, body) = set_standing(&w, entitled, blocked).await;
     assert_eq!(status, 200, "{body}");
-    assert_token_dead(&w, &c, &token, stream, "owner blocked").await;
+    assert_token_dead(&w, &c, &token, stream, why).await;
     assert_eq!(agent_status(&w.app, agent).await, "disabled");
-    // Unblocked: the disabled agent returns (the standing rule), the same token works.
-    let (status, _) = w
-        .app
+    (w, token)
+}
+
+async fn set_standing(w: &World, entitled: bool, blocked: bool) -> (u16, Value) {
+    w.app
         .admin(
             Method::PUT,
             &format!("/api/v1/admin/users/{}", w.owner),
-            Some(json!({"display_name": "Ada", "client_id": "client-1", "codex_agents": true, "blocked": false})),
+            Some(json!({"display_name": "Ada", "client_id": "client-1", "codex_agents": entitled, "blocked": blocked})),
         )
-        .await;
-    assert_eq!(status, 200);
+        .await
+}
+
+// 2a. A blocked owner's token stops working at once; unblocking restores it.
+async fn blocked_owner_disables_the_token(engine: Engine) {
+    let (w, token) = owner_loses_standing(engine, true, true, "owner blocked").await;
+    // Unblocked: the disabled agent returns (the standing rule), the same token works.
+    assert_eq!(set_standing(&w, true, false).await.0, 200);
     assert_eq!(w.app.me(&token).await, 200);
     w.app.stop().await;
 }
@@ -193,28 +201,7 @@ both_engines!(
 
 // 2b. An owner whose entitlement is withdrawn (codex_agents false) is disabled too.
 async fn withdrawn_entitlement_disables_the_token(engine: Engine) {
-    let w = world(engine, &[]).await;
-    let (agent, token) = agent_with(
-        &w.app,
-        w.owner,
-        "unentitled",
-        json!([{"project_id": w.web, "scopes": ALL}]),
-        None,
-    )
-    .await;
-    let c = live_client(&w, &token).await;
-    let stream = c.open_stream().await;
-    let (status, body) = w
-        .app
-        .admin(
-            Method::PUT,
-            &format!("/api/v1/admin/users/{}", w.owner),
-            Some(json!({"display_name": "Ada", "client_id": "client-1", "codex_agents": false, "blocked": false})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    assert_token_dead(&w, &c, &token, stream, "entitlement withdrawn").await;
-    assert_eq!(agent_status(&w.app, agent).await, "disabled");
+    let (w, _) = owner_loses_standing(engine, false, false, "entitlement withdrawn").await;
     w.app.stop().await;
 }
 both_engines!(
