@@ -50,10 +50,10 @@ struct Facts {
 }
 
 impl Facts {
-    /// The audit event of this call, with everything learnt so far.
-    fn event(&self, call: &Call<'_>, action: &str) -> AuditEvent {
-        let mut event =
-            AuditEvent::start(call.request_id, action).agent(call.who.agent_id, call.who.owner_id);
+    /// The call's audit event (started when the call arrived, so its latency is the
+    /// call's), with everything learnt so far.
+    fn event(&self, started: &AuditEvent) -> AuditEvent {
+        let mut event = started.clone();
         if let Some(project) = &self.project {
             event = event.project(project.clone());
         }
@@ -69,8 +69,10 @@ impl Facts {
 
 /// Runs tool `T` for one call. Returns the `CallToolResult`, or why there is none.
 pub async fn run<T: Tool>(call: &Call<'_>, arguments: Value) -> Result<Value, McpError> {
+    let started = AuditEvent::start(call.request_id, T::SPEC.name)
+        .agent(call.who.agent_id, call.who.owner_id);
     let mut facts = Facts::default();
-    let mut result = steps::<T>(call, arguments, &mut facts).await;
+    let mut result = steps::<T>(call, arguments, &mut facts, &started).await;
     if !facts.admitted {
         // Refused before admission (bad input): it still counts against the rate.
         if let Err(refused) =
@@ -80,7 +82,7 @@ pub async fn run<T: Tool>(call: &Call<'_>, arguments: Value) -> Result<Value, Mc
         }
     }
     // 6. Audit.
-    let event = facts.event(call, T::SPEC.name);
+    let event = facts.event(&started);
     let row = match &result {
         Ok(_) => event.finish(
             Outcome::Allowed,
@@ -116,6 +118,7 @@ async fn steps<T: Tool>(
     call: &Call<'_>,
     arguments: Value,
     facts: &mut Facts,
+    started: &AuditEvent,
 ) -> Result<T::Output, McpError> {
     // 1. Parse: the key split off, every value within its limits, then typed.
     let (arguments, key) = idempotency::split_key(&T::SPEC, arguments)?;
@@ -150,9 +153,7 @@ async fn steps<T: Tool>(
             Claim::Fresh(claim) => {
                 // The intent, durable before the Tasker is called: no tracker change
                 // without an audit row that names it, even if this process dies now.
-                let intent = facts
-                    .event(call, T::SPEC.name)
-                    .finish(Outcome::Intent, None);
+                let intent = facts.event(started).finish(Outcome::Intent, None);
                 if let Err(e) = audit(call, intent, true).await {
                     claim.abandon().await;
                     return Err(e);
@@ -191,7 +192,7 @@ async fn steps<T: Tool>(
 /// place in the streak), so an agent hammering at its limit cannot flood the log.
 fn recorded<T>(result: &Result<T, McpError>) -> bool {
     match result {
-        Err(McpError::ToolRateLimited { streak, .. }) => streak.is_power_of_two(),
+        Err(McpError::ToolRateLimited { streak, .. }) => crate::audit::sampled(*streak),
         Ok(_) | Err(_) => true,
     }
 }

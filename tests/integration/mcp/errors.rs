@@ -2,7 +2,6 @@
 //! never cacheable), and every refused or failed call is audited with readable text and
 //! an outcome that follows the error's kind.
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::{agent_with, world, Client, ALL};
@@ -100,15 +99,7 @@ async fn refused_calls_are_audited_in_plain_words(engine: Engine) {
     client.tool("delete_card", json!({"card": "WEB-1"})).await;
 
     w.app.gateway.auditor.shutdown().await;
-    let (_, audit) = w
-        .app
-        .admin(
-            Method::GET,
-            &format!("/api/v1/admin/audit?agent_id={agent_id}&limit=50"),
-            None,
-        )
-        .await;
-    let rows = audit["items"].as_array().unwrap();
+    let rows = &w.app.audit_rows(agent_id).await;
     let row = |action: &str| {
         rows.iter()
             .find(|r| r["action"] == action)
@@ -184,15 +175,7 @@ async fn writes_are_named_before_the_tracker_and_poison_costs_nothing(engine: En
     futures::future::join_all(calls).await;
 
     w.app.gateway.auditor.shutdown().await;
-    let (_, audit) = w
-        .app
-        .admin(
-            Method::GET,
-            &format!("/api/v1/admin/audit?agent_id={agent_id}&limit=100"),
-            None,
-        )
-        .await;
-    let rows = audit["items"].as_array().unwrap();
+    let rows = &w.app.audit_rows(agent_id).await;
     let creates: Vec<&Value> = rows
         .iter()
         .filter(|r| r["action"] == "create_card")
@@ -204,11 +187,14 @@ async fn writes_are_named_before_the_tracker_and_poison_costs_nothing(engine: En
         "{creates:?}"
     );
     for done in creates.iter().filter(|r| r["outcome"] == "allowed") {
+        let intent = creates
+            .iter()
+            .find(|r| r["outcome"] == "intent" && r["request_id"] == done["request_id"])
+            .unwrap_or_else(|| panic!("no intent row before {done}"));
+        // Both rows time the call from its arrival: the outcome's is the longer.
         assert!(
-            creates
-                .iter()
-                .any(|r| r["outcome"] == "intent" && r["request_id"] == done["request_id"]),
-            "no intent row before {done}"
+            done["latency_us"].as_i64() >= intent["latency_us"].as_i64(),
+            "{intent} then {done}"
         );
     }
     let poisoned: Vec<&Value> = rows
