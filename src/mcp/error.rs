@@ -18,7 +18,7 @@
 //! `match` with no `_` arm, on purpose: the variant lists repeat so that a new variant
 //! cannot be added without deciding each of them.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
@@ -271,18 +271,21 @@ impl McpError {
         }
     }
 
-    /// The `WWW-Authenticate` challenge, for the errors that carry one.
-    fn challenge(&self, metadata_url: &str) -> Option<String> {
+    /// The one extra header an error carries, if any: the `WWW-Authenticate`
+    /// challenge of an authentication error, `Retry-After` of a rate refusal.
+    fn header(&self, metadata_url: &str) -> Option<(HeaderName, String)> {
+        let challenge = |value: String| Some((header::WWW_AUTHENTICATE, value));
         match self {
             McpError::Unauthorized {
                 presented: false, ..
-            } => Some(format!("Bearer resource_metadata=\"{metadata_url}\"")),
-            McpError::Unauthorized { presented: true, .. } | McpError::Revoked => Some(format!(
+            } => challenge(format!("Bearer resource_metadata=\"{metadata_url}\"")),
+            McpError::Unauthorized { presented: true, .. } | McpError::Revoked => challenge(format!(
                 "Bearer error=\"invalid_token\", resource_metadata=\"{metadata_url}\""
             )),
-            McpError::Scope { scope, .. } => Some(format!(
+            McpError::Scope { scope, .. } => challenge(format!(
                 "Bearer error=\"insufficient_scope\", scope=\"{scope}\", resource_metadata=\"{metadata_url}\""
             )),
+            McpError::RateLimited(secs) => Some((header::RETRY_AFTER, secs.to_string())),
             McpError::Origin(_)
             | McpError::Version(_)
             | McpError::MissingSession
@@ -294,34 +297,6 @@ impl McpError {
             | McpError::UnsupportedVersion(_)
             | McpError::MethodNotFound(_)
             | McpError::InvalidParams(_)
-            | McpError::Denied(_)
-            | McpError::ToolRateLimited { .. }
-            | McpError::RateLimited(_)
-            | McpError::TooManyStreams(_)
-            | McpError::Rejected(_)
-            | McpError::Upstream(_)
-            | McpError::Unavailable(_) => None,
-        }
-    }
-
-    /// `Retry-After`, for the errors that carry one.
-    fn retry_after(&self) -> Option<u64> {
-        match self {
-            McpError::RateLimited(secs) => Some(*secs),
-            McpError::Origin(_)
-            | McpError::Unauthorized { .. }
-            | McpError::Revoked
-            | McpError::Version(_)
-            | McpError::MissingSession
-            | McpError::UnknownSession
-            | McpError::MediaType
-            | McpError::TooLarge(_)
-            | McpError::Malformed { .. }
-            | McpError::HeaderMismatch(_)
-            | McpError::UnsupportedVersion(_)
-            | McpError::MethodNotFound(_)
-            | McpError::InvalidParams(_)
-            | McpError::Scope { .. }
             | McpError::Denied(_)
             | McpError::ToolRateLimited { .. }
             | McpError::TooManyStreams(_)
@@ -340,8 +315,7 @@ impl McpError {
         metadata_url: &str,
         result: impl FnOnce(&Value, Value) -> Response,
     ) -> Response {
-        let challenge = self.challenge(metadata_url);
-        let retry_after = self.retry_after();
+        let extra = self.header(metadata_url);
         match (self.reply(era), id) {
             (Reply::ToolResult(value), Some(id)) => result(id, value),
             (Reply::ToolResult(value), None) => {
@@ -357,13 +331,10 @@ impl McpError {
                 id,
             ) => {
                 let mut response = rpc(status, jsonrpc::error(id, code, &message, data));
-                if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
-                    response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-                }
-                if let Some(secs) = retry_after {
-                    response
-                        .headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                if let Some((name, value)) = extra {
+                    if let Ok(value) = HeaderValue::from_str(&value) {
+                        response.headers_mut().insert(name, value);
+                    }
                 }
                 response
             }
