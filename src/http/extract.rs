@@ -57,15 +57,26 @@ pub fn request_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| "-".to_owned())
 }
 
+/// One header's single, trimmed value; `Err` when repeated or not visible ASCII.
+pub fn one_header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, String> {
+    let mut values = headers.get_all(name).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(format!("the {name} header appears more than once"));
+    }
+    first
+        .to_str()
+        .map(|v| Some(v.trim()))
+        .map_err(|_| format!("the {name} header has characters a header may not carry"))
+}
+
 /// The bearer token of the one `Authorization` header, if there is exactly one. The scheme is matched
 /// case-insensitively (RFC 9110 §11.1).
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        // None, or more than one: a repeated credential is never guessed between.
-        return None;
-    };
-    let value = value.to_str().ok()?;
+    // None, or more than one: a repeated credential is never guessed between.
+    let value = one_header(headers, header::AUTHORIZATION.as_str()).ok()??;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")

@@ -12,7 +12,8 @@ use super::dispatch::{self, SESSION_REVISIONS};
 use super::error::{rpc, Era, McpError};
 use super::jsonrpc::{self, Message};
 use super::session::Session;
-use super::transport::{one_header, Mcp};
+use super::transport::Mcp;
+use crate::http::extract::one_header;
 
 /// The session header.
 pub const SESSION_HEADER: &str = "mcp-session-id";

@@ -20,7 +20,8 @@ use super::dispatch::{self, STATELESS, SUPPORTED};
 use super::error::{rpc, Era, McpError};
 use super::jsonrpc::{self, Message};
 use super::stateful::{ACCEPTED_IN_HEADER, VERSION_HEADER};
-use super::transport::{one_header, Mcp};
+use super::transport::Mcp;
+use crate::http::extract::one_header;
 
 const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";

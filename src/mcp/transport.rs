@@ -28,6 +28,7 @@ use super::session::Sessions;
 use super::stateful::{self, SESSION_HEADER, VERSION_HEADER};
 use super::stateless;
 use crate::gateway::Gateway;
+use crate::http::extract::one_header;
 
 /// The MCP endpoint's state.
 #[derive(Debug, Clone)]
@@ -60,34 +61,12 @@ impl Mcp {
     }
 }
 
-/// One header's single, trimmed value; `Err` when repeated or not visible ASCII.
-pub(super) fn one_header<'a>(
-    headers: &'a HeaderMap,
-    name: &str,
-) -> Result<Option<&'a str>, String> {
-    let mut values = headers.get_all(name).iter();
-    let Some(first) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(format!("the {name} header appears more than once"));
-    }
-    first
-        .to_str()
-        .map(|v| Some(v.trim()))
-        .map_err(|_| format!("the {name} header has characters a header may not carry"))
-}
-
 /// Whether the body is declared as `application/json` (parameters such as `charset`
 /// allowed; `application/jsonx` and the like are not JSON).
 fn is_json(headers: &HeaderMap) -> bool {
-    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return false;
-    };
-    value
-        .to_str()
+    one_header(headers, header::CONTENT_TYPE.as_str())
         .ok()
+        .flatten()
         .and_then(|v| v.split(';').next())
         .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }
