@@ -69,6 +69,13 @@ fn escape(text: &str) -> String {
     bounded(&text.escape_default().to_string(), MAX_REASON)
 }
 
+/// Whether the `nth` of a run of like refusals (a rate-limit streak, a revoked token
+/// knocking) gets its own audit row: the 1st, 2nd, 4th, 8th… do, each saying its number,
+/// so a flood leaves a logarithmic trace rather than a row per request.
+pub fn sampled(nth: u64) -> bool {
+    nth.is_power_of_two()
+}
+
 /// The longest name, id or key stored in an audit row, in bytes.
 const MAX_FIELD: usize = 256;
 /// The longest reason stored in an audit row, in bytes.

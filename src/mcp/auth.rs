@@ -112,7 +112,7 @@ impl FromRequestParts<Mcp> for Caller {
             Err(e @ AuthError::Revoked { agent_id, owner_id }) => {
                 let nth = mcp.refusals.count(agent_id).await;
                 // The 1st, 2nd, 4th, 8th… refusal of an agent in a minute is recorded.
-                if nth.is_power_of_two() {
+                if crate::audit::sampled(nth) {
                     let row = AuditEvent::start(&request_id, "mcp.auth")
                         .agent(agent_id, owner_id)
                         .finish(
