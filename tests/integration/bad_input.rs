@@ -11,7 +11,6 @@
 
 use futures::future::join_all;
 use reqwest::header::HeaderValue;
-use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -307,15 +306,7 @@ async fn wrong_argument_types_are_refused(engine: Engine) {
     }
     eprintln!("wrong argument types: {n} calls");
     // Nothing was written by a wrong call.
-    let (_, audit) = w
-        .app
-        .admin(
-            Method::GET,
-            &format!("/api/v1/admin/audit?agent_id={agent}&limit=500"),
-            None,
-        )
-        .await;
-    for row in audit["items"].as_array().unwrap() {
+    for row in &w.app.audit_rows(agent).await {
         if row["idempotency_key"]
             .as_str()
             .is_some_and(|k| k.starts_with("wt-"))
@@ -448,16 +439,7 @@ async fn control_characters_are_refused(engine: Engine) {
     still_serves(&c, "control characters in the envelope").await;
     eprintln!("control characters: {n} calls");
     // The audit log is still readable, and holds no raw control character from the calls.
-    let (status, audit) = w
-        .app
-        .admin(
-            Method::GET,
-            &format!("/api/v1/admin/audit?agent_id={agent}&limit=500"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{audit}");
-    for row in audit["items"].as_array().unwrap() {
+    for row in &w.app.audit_rows(agent).await {
         if row["idempotency_key"]
             .as_str()
             .is_some_and(|k| k.starts_with("cc-"))
@@ -757,15 +739,7 @@ async fn never_a_lost_row(engine: Engine) {
     }
     still_serves(&c, "the poisoned rounds").await;
     // Durable before the answer: no waiting.
-    let (_, audit) = w
-        .app
-        .admin(
-            Method::GET,
-            &format!("/api/v1/admin/audit?agent_id={agent}&limit=500"),
-            None,
-        )
-        .await;
-    let rows = audit["items"].as_array().unwrap();
+    let rows = &w.app.audit_rows(agent).await;
     for round in 0..rounds {
         let key = format!("legit-{round}");
         let found = rows
@@ -789,17 +763,10 @@ async fn never_a_lost_row(engine: Engine) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
     let mut count;
     loop {
-        let (_, audit) = w
+        count = w
             .app
-            .admin(
-                Method::GET,
-                &format!("/api/v1/admin/audit?agent_id={agent}&limit=500"),
-                None,
-            )
-            .await;
-        count = audit["items"]
-            .as_array()
-            .unwrap()
+            .audit_rows(agent)
+            .await
             .iter()
             .filter(|r| r["outcome"] != "intent")
             .count();

@@ -190,6 +190,19 @@ impl TestApp {
         )
     }
 
+    /// The newest audit rows of `agent` (up to 500), through the admin API.
+    pub async fn audit_rows(&self, agent: Uuid) -> Vec<Value> {
+        let (status, page) = self
+            .admin(
+                reqwest::Method::GET,
+                &format!("/api/v1/admin/audit?agent_id={agent}&limit=500"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{page}");
+        page["items"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Creates an entitled owner; returns its id.
     pub async fn owner(&self, name: &str) -> Uuid {
         let id = Uuid::new_v4();

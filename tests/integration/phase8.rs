@@ -27,24 +27,12 @@ const WRITES: [&str; 7] = [
 ];
 
 /// The audit rows of `agent`, newest first (one page of up to 500).
-async fn audit_of(app: &TestApp, agent: Uuid) -> Vec<Value> {
-    let (status, page) = app
-        .admin(
-            Method::GET,
-            &format!("/api/v1/admin/audit?agent_id={agent}&limit=500"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{page}");
-    page["items"].as_array().unwrap().clone()
-}
-
 /// Waits (up to 5 s) until `agent`'s audit rows satisfy `done`; returns them. Reads and
 /// early refusals ride the next audit batch, so they appear shortly after the answer.
 async fn audit_until(app: &TestApp, agent: Uuid, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let rows = audit_of(app, agent).await;
+        let rows = app.audit_rows(agent).await;
         if done(&rows) || tokio::time::Instant::now() > deadline {
             return rows;
         }
@@ -695,7 +683,7 @@ async fn duplicate_idempotency_key_replays(engine: Engine) {
     let m2 = c.tool("move_card", m).await;
     assert_eq!(m1["isError"], false, "{m1}");
     assert_eq!(m1, m2);
-    let rows = audit_of(&w.app, agent).await;
+    let rows = w.app.audit_rows(agent).await;
     let replays = rows
         .iter()
         .filter(|r| r["reason"] == "replayed the first result")
@@ -787,7 +775,7 @@ async fn every_write_is_audited(engine: Engine) {
     }
     // No waiting: a write's rows are durable before its answer. One outcome row per
     // write; and every write that reached the tracker named first by its intent row.
-    let rows = audit_of(&w.app, agent).await;
+    let rows = w.app.audit_rows(agent).await;
     let write_rows: Vec<&Value> = rows
         .iter()
         .filter(|r| WRITES.contains(&r["action"].as_str().unwrap_or_default()))

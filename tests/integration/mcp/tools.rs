@@ -1,6 +1,5 @@
 //! Every tool end to end, and scopes and rate limits.
 
-use reqwest::Method;
 use serde_json::json;
 
 use super::{agent_with, text, world, Client, ALL};
@@ -179,15 +178,7 @@ async fn the_tools_end_to_end(engine: Engine) {
 
     // Every call is in the audit log; writes durably before their answer.
     w.app.gateway.auditor.shutdown().await;
-    let (_, audit) = w
-        .app
-        .admin(
-            Method::GET,
-            &format!("/api/v1/admin/audit?agent_id={agent_id}&limit=200"),
-            None,
-        )
-        .await;
-    let rows = audit["items"].as_array().unwrap();
+    let rows = &w.app.audit_rows(agent_id).await;
     let find = |action: &str, outcome: &str| {
         rows.iter()
             .any(|r| r["action"] == action && r["outcome"] == outcome)
