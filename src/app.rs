@@ -221,7 +221,11 @@ async fn assemble(
             ..SupervisorConfig::default()
         },
     );
-    let auditor = Auditor::start(
+    let live = match config.database.expose_postgres() {
+        Some(_) => crate::events::Hub::new().with_relay(crate::events::relay::Outbox::new()),
+        None => crate::events::Hub::new(),
+    };
+    let auditor = Auditor::start_live(
         Arc::clone(&store),
         WriterConfig {
             writers: config.audit_writers,
@@ -229,6 +233,7 @@ async fn assemble(
             max_delay: config.audit_max_delay,
             ..WriterConfig::default()
         },
+        live,
     );
     let auth = Authenticator::new(Arc::clone(&store), 100_000, Duration::from_secs(60));
     let (adapter, embedded): (Arc<dyn Tasker>, Option<EmbeddedTasker>) = match &config.tasker {
@@ -376,5 +381,9 @@ fn spawn_background(gateway: &Gateway, fanout: &Fanout) -> Vec<JoinHandle<()>> {
     };
     let mut tasks = vec![usage, purge];
     tasks.extend(fanout.spawn(Arc::clone(&gateway.store), gateway.config.reconcile_every));
+    tasks.extend(crate::events::relay::spawn(
+        gateway.auditor.live(),
+        &gateway.config.database,
+    ));
     tasks
 }

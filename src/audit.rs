@@ -19,8 +19,8 @@ use uuid::Uuid;
 
 use crate::store::{AuditRow, Outcome, Store};
 
-/// Makes audit batches durable in the store.
-struct StoreSink(Arc<dyn Store>);
+/// Makes audit batches durable in the store, then tells the live-event hub.
+struct StoreSink(Arc<dyn Store>, crate::events::Hub);
 
 impl BatchSink<AuditRow> for StoreSink {
     /// One insert for the batch. If the store refuses it, each row is tried alone, so one
@@ -28,6 +28,18 @@ impl BatchSink<AuditRow> for StoreSink {
     /// is stored with its text fields replaced by a printable escape. Only a store that
     /// refuses that too fails the batch (then every caller is told, none is acked).
     async fn write(&self, batch: &[AuditRow]) -> Result<(), String> {
+        let written = self.durable(batch).await;
+        if written.is_ok() {
+            // Only durable rows reach the pages.
+            self.1.publish_rows(batch);
+        }
+        written
+    }
+}
+
+impl StoreSink {
+    /// [`BatchSink::write`] without the live-event hook.
+    async fn durable(&self, batch: &[AuditRow]) -> Result<(), String> {
         let Err(batch_error) = self.0.insert_audit(batch).await else {
             return Ok(());
         };
@@ -42,9 +54,7 @@ impl BatchSink<AuditRow> for StoreSink {
         }
         Ok(())
     }
-}
 
-impl StoreSink {
     /// Stores a row the store refused, escaped; `Err` if even that is refused.
     async fn alone(&self, row: &AuditRow, error: &str) -> Result<(), String> {
         tracing::error!(%error, action = %row.action.escape_default(), "an audit row was refused; storing it escaped");
@@ -104,18 +114,34 @@ pub fn bounded(text: &str, max: usize) -> String {
 #[derive(Debug, Clone)]
 pub struct Auditor {
     pool: Arc<WriterPool<AuditRow>>,
+    live: crate::events::Hub,
 }
 
 impl Auditor {
     /// Starts the writer pool over `store`.
     pub fn start(store: Arc<dyn Store>, config: WriterConfig) -> Self {
+        Self::start_live(store, config, crate::events::Hub::new())
+    }
+
+    /// Starts the writer pool over `store`; durable rows are published on `live`.
+    pub fn start_live(
+        store: Arc<dyn Store>,
+        config: WriterConfig,
+        live: crate::events::Hub,
+    ) -> Self {
         Self {
             pool: Arc::new(WriterPool::start(
                 "audit",
-                Arc::new(StoreSink(store)),
+                Arc::new(StoreSink(store, live.clone())),
                 config,
             )),
+            live,
         }
+    }
+
+    /// The live-event hub the durable rows are published on (the pages' streams).
+    pub fn live(&self) -> &crate::events::Hub {
+        &self.live
     }
 
     /// Writes `row` and waits until it is durable.

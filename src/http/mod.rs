@@ -49,6 +49,7 @@ pub fn router(gateway: Gateway, mcp: crate::mcp::Mcp) -> Router {
         .route("/api/v1/launcher/events", axum::routing::post(crate::launcher::webhook::receive))
         .merge(admin::routes())
         .merge(owner::routes())
+        .merge(crate::ui::routes(mcp.closing.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(gateway)

@@ -22,19 +22,19 @@ pub const TOKEN_ENV: &str = "NODEDC_AGENT_TOKEN";
 /// The pack.
 #[derive(Debug, Serialize)]
 pub struct SetupPack {
-    agent_id: Uuid,
-    agent_name: String,
-    mcp_url: String,
-    server_name: &'static str,
-    token_env_var: &'static str,
+    pub agent_id: Uuid,
+    pub agent_name: String,
+    pub mcp_url: String,
+    pub server_name: &'static str,
+    pub token_env_var: &'static str,
     /// The `~/.codex/config.toml` block.
-    codex_config_toml: String,
+    pub codex_config_toml: String,
     /// The equivalent `codex mcp add` line.
-    codex_mcp_add: String,
+    pub codex_mcp_add: String,
     /// The environment line, with a placeholder for the token.
-    env_line: String,
+    pub env_line: String,
     /// A section for the repository's AGENTS.md.
-    agents_md: String,
+    pub agents_md: String,
 }
 
 /// Builds the pack for an agent the caller may manage.
@@ -49,14 +49,19 @@ pub async fn setup(
         .await?
         .filter(|a| principal.may_manage(a.owner_id))
         .ok_or_else(|| ApiError::NotFound(format!("no agent {agent_id} exists")))?;
+    Ok(Json(pack(&gw, &agent).await))
+}
+
+/// The pack of `agent` (also shown by the owner page's pairing panel).
+pub async fn pack(gw: &Gateway, agent: &Agent) -> SetupPack {
     let mcp_url = gw
         .config
         .public_url
         .join("mcp")
         .map(|u| u.to_string())
         .unwrap_or_default();
-    let projects = granted_projects(&gw, &agent).await;
-    Ok(Json(SetupPack {
+    let projects = granted_projects(gw, agent).await;
+    SetupPack {
         agent_id: agent.id,
         agent_name: agent.name.clone(),
         codex_config_toml: format!(
@@ -64,11 +69,11 @@ pub async fn setup(
         ),
         codex_mcp_add: format!("codex mcp add {SERVER_NAME} --url {mcp_url} --bearer-token-env-var {TOKEN_ENV}"),
         env_line: format!("export {TOKEN_ENV}=<the token shown once when the agent was created>"),
-        agents_md: agents_md(&agent, &projects),
+        agents_md: agents_md(agent, &projects),
         mcp_url,
         server_name: SERVER_NAME,
         token_env_var: TOKEN_ENV,
-    }))
+    }
 }
 
 /// `IDENT — Name: scopes` per granted project (ids when the Tasker cannot say).

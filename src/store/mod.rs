@@ -19,6 +19,7 @@ mod shared;
 pub mod sqlite;
 mod standing;
 mod types;
+mod ui;
 mod users;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub use standing::{
     StandingWritten,
 };
 pub use types::*;
+pub use ui::{NewSignInLink, NewUiSession, UiPrincipal, UiSessionKind, UiStore};
 pub use users::{UserQuery, UserSummary};
 
 /// Errors of the storage layer.
@@ -72,7 +74,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the gateway keeps. Every method is one short transaction at most.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+pub trait Store: Send + Sync + std::fmt::Debug + UiStore + 'static {
     /// `postgres` or `sqlite`.
     fn engine(&self) -> &'static str;
     /// Applies pending migrations.

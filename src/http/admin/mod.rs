@@ -5,6 +5,7 @@ mod agents;
 mod audit;
 mod projects;
 mod sessions;
+mod sign_in;
 mod users;
 
 use axum::extract::FromRequestParts;
@@ -42,6 +43,10 @@ pub fn routes() -> Router<Gateway> {
         .route(
             "/api/v1/admin/users/{user_id}/sessions",
             post(sessions::issue),
+        )
+        .route(
+            "/api/v1/admin/users/{user_id}/sign-in-link",
+            post(sign_in::issue),
         )
 }
 

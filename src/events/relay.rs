@@ -1,0 +1,171 @@
+//! Live events across replicas (Postgres only). Each replica publishes a compact copy
+//! of its durable audit rows on the `agent_gateway_live` NOTIFY channel, and feeds what
+//! the others publish into its own [`Hub`], so a page served by any replica shows the
+//! whole deployment. A lost notification loses a feed line, never an audit row: the
+//! audit log (and its export) read the store.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use super::{Hub, LiveEvent};
+use crate::config::DatabaseUrl;
+
+/// The NOTIFY channel.
+pub const CHANNEL: &str = "agent_gateway_live";
+/// Postgres refuses a payload of 8000 bytes or more; stay well under.
+const MAX_PAYLOAD: usize = 7_000;
+/// The longest reason relayed, in bytes (the audit log holds the whole text).
+const MAX_REASON: usize = 300;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Envelope {
+    replica: Uuid,
+    events: Vec<LiveEvent>,
+}
+
+/// Where a hub queues its rows for the other replicas.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    replica: Uuid,
+    tx: mpsc::Sender<Vec<LiveEvent>>,
+    rx: Arc<Mutex<Option<mpsc::Receiver<Vec<LiveEvent>>>>>,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Outbox {
+    /// A new outbox for this replica.
+    pub fn new() -> Self {
+        let (tx, rx) = mpsc::channel(256);
+        Self {
+            replica: Uuid::new_v4(),
+            tx,
+            rx: Arc::new(Mutex::new(Some(rx))),
+        }
+    }
+
+    /// Queues events for the other replicas; a full queue drops them (a feed line lost,
+    /// never an audit row).
+    pub fn send(&self, events: &[LiveEvent]) {
+        if self.tx.try_send(events.to_vec()).is_err() {
+            tracing::debug!("live relay queue full; feed lines not relayed");
+        }
+    }
+}
+
+/// Starts the publisher and the listener, when the store is Postgres and the hub relays.
+pub fn spawn(hub: &Hub, database: &DatabaseUrl) -> Vec<JoinHandle<()>> {
+    let (Some(outbox), Some(url)) = (hub.relay.clone(), database.expose_postgres()) else {
+        return Vec::new();
+    };
+    let Some(rx) = outbox.rx.lock().ok().and_then(|mut r| r.take()) else {
+        return Vec::new();
+    };
+    let pool = match PgPoolOptions::new().max_connections(2).connect_lazy(url) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "live relay disabled: cannot open a pool");
+            return Vec::new();
+        }
+    };
+    let publisher = tokio::spawn(publish(pool.clone(), outbox.replica, rx));
+    let local = Hub {
+        relay: None,
+        ..hub.clone()
+    };
+    let listener = tokio::spawn(listen(pool, outbox.replica, local));
+    vec![publisher, listener]
+}
+
+async fn publish(pool: PgPool, replica: Uuid, mut rx: mpsc::Receiver<Vec<LiveEvent>>) {
+    while let Some(events) = rx.recv().await {
+        for payload in payloads(replica, events) {
+            if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(payload)
+                .execute(&pool)
+                .await
+            {
+                tracing::warn!(error = %e, "could not relay live events");
+            }
+        }
+    }
+}
+
+/// The events as NOTIFY payloads under [`MAX_PAYLOAD`] bytes each.
+fn payloads(replica: Uuid, events: Vec<LiveEvent>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chunk: Vec<LiveEvent> = Vec::new();
+    let encode = |events: &[LiveEvent]| {
+        serde_json::to_string(&Envelope {
+            replica,
+            events: events.to_vec(),
+        })
+        .unwrap_or_default()
+    };
+    for mut event in events {
+        if let Some(reason) = &mut event.reason {
+            *reason = crate::audit::bounded(reason, MAX_REASON);
+        }
+        chunk.push(event);
+        if encode(&chunk).len() > MAX_PAYLOAD {
+            let last = chunk.pop();
+            if !chunk.is_empty() {
+                out.push(encode(&chunk));
+            }
+            chunk = last.into_iter().collect();
+        }
+    }
+    if !chunk.is_empty() {
+        let text = encode(&chunk);
+        if text.len() <= MAX_PAYLOAD {
+            out.push(text);
+        }
+    }
+    out
+}
+
+async fn listen(pool: PgPool, replica: Uuid, hub: Hub) {
+    loop {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "live relay cannot connect; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(CHANNEL).await {
+            tracing::warn!(error = %e, "LISTEN {CHANNEL} failed; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        loop {
+            match listener.recv().await {
+                Ok(note) => match serde_json::from_str::<Envelope>(note.payload()) {
+                    Ok(env) if env.replica != replica => {
+                        for event in env.events {
+                            hub.publish(event);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "unreadable live event"),
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "live relay lost its connection; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}

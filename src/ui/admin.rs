@@ -1,0 +1,221 @@
+//! `/ui/admin`: the live-status page. Headline numbers (each with its "as of" time and
+//! the stream's Live / Reconnecting state), the agent table (liveness in words, owner,
+//! client, projects, session; click through to the timeline), the live event feed with
+//! filter chips, pause and "N new events", and the entitlement toggles.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
+use maud::{html, Markup};
+use uuid::Uuid;
+
+use super::error::UiError;
+use super::layout::{shell, Header, Page};
+use super::session::AdminSession;
+use super::view::{self, field, form_pairs, Liveness};
+use crate::audit::AuditEvent;
+use crate::events::{EventKind, LiveEvent};
+use crate::gateway::Gateway;
+use crate::store::{Agent, AgentStatus, Outcome};
+
+/// Owner names by id, for the table.
+pub type Owners = HashMap<Uuid, String>;
+
+/// The headline numbers.
+pub fn headline(gw: &Gateway, agents: &[Agent]) -> Markup {
+    let now = Utc::now();
+    let mut counts = [0usize; 3];
+    for a in agents.iter().filter(|a| a.status == AgentStatus::Active) {
+        match Liveness::of(view::last_seen(gw, a), now) {
+            Liveness::Active => counts[0] += 1,
+            Liveness::Idle => counts[1] += 1,
+            Liveness::Stale => counts[2] += 1,
+            Liveness::Never => {}
+        }
+    }
+    let totals = gw.auditor.live().totals(now);
+    let partial = (now - totals.counting_since).num_minutes() < 60;
+    let as_of = view::clock(now);
+    let tiles: [(&str, String, &str); 7] = [
+        ("active", counts[0].to_string(), "active (last 2 min)"),
+        ("idle", counts[1].to_string(), "idle"),
+        ("stale", counts[2].to_string(), "stale (silent > 15 min)"),
+        ("sessions", "0".into(), "open work sessions"),
+        ("calls", totals.calls_last_minute.to_string(), "calls / min"),
+        (
+            "denials",
+            totals.denials_last_hour.to_string(),
+            "denials (last hour)",
+        ),
+        (
+            "ratelimited",
+            totals.rate_limited_last_hour.to_string(),
+            "rate-limit hits (last hour)",
+        ),
+    ];
+    html! {
+        div.tiles role="list" {
+            @for (key, value, label) in &tiles {
+                div.tile role="listitem" data-tile=(key) {
+                    span.value { (value) }
+                    span.label { (label) }
+                    span.asof { "as of " (as_of) }
+                }
+            }
+        }
+        @if partial {
+            p.muted.small { "Per-hour counts since this gateway started at " (view::clock(totals.counting_since)) "." }
+        }
+    }
+}
+
+/// The agent table.
+pub fn table(gw: &Gateway, agents: &[Agent], owners: &Owners) -> Markup {
+    let now = Utc::now();
+    html! {
+        table.dense #agent-table aria-label="Agents" {
+            thead { tr {
+                th scope="col" { "Agent" } th scope="col" { "Status" } th scope="col" { "Liveness" }
+                th scope="col" { "Owner" } th scope="col" { "Client" } th scope="col" { "Projects" }
+                th scope="col" { "Work session" }
+            } }
+            tbody {
+                @if agents.is_empty() { tr { td colspan="7" .muted { "No agents yet." } } }
+                @for a in agents {
+                    tr data-agent=(a.id) data-status=(a.status.as_str()) {
+                        td { a href={"/ui/admin/agents/" (a.id)} { strong { (a.name) } } }
+                        td { (view::status_badge(a)) }
+                        td { (view::liveness_words(view::last_seen(gw, a), now)) }
+                        td { (owners.get(&a.owner_id).map_or("—", String::as_str)) }
+                        td { (super::owner::client_of(gw, a)) }
+                        td { (a.grants.iter().map(|g| g.project_id.as_str()).collect::<Vec<_>>().join(", ")) }
+                        td { (super::owner::session_of(gw, a)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Everything the board re-renders on an event or a tick.
+pub fn board(gw: &Gateway, agents: &[Agent], owners: &Owners) -> Markup {
+    html! {
+        (headline(gw, agents))
+        (table(gw, agents, owners))
+    }
+}
+
+/// One feed line.
+pub fn feed_item(event: &LiveEvent, owners: &Owners) -> Markup {
+    html! {
+        li.event data-kind=(event.kind.key()) {
+            time datetime=(event.at.to_rfc3339()) { (view::clock(event.at)) }
+            " " (view::kind_chip(event.kind)) " "
+            code { (event.action) }
+            @if let Some(agent) = event.subject() {
+                " · " a href={"/ui/admin/agents/" (agent)} { "agent " (view::short(&agent.to_string())) }
+            }
+            @if let Some(owner) = event.owner_id.and_then(|o| owners.get(&o)) { " · " (owner) }
+            @if let Some(p) = &event.project_id { " · " (p) }
+            @if event.outcome != "allowed" { " · " span.badge class=(event.outcome) { (event.outcome) } }
+            @if let Some(reason) = &event.reason { span.reason { " — " (reason) } }
+        }
+    }
+}
+
+/// Owner names of every user.
+pub async fn owners(gw: &Gateway) -> Result<Owners, UiError> {
+    Ok(super::entitlements::users(gw, None)
+        .await?
+        .into_iter()
+        .map(|u| (u.user.id, u.user.display_name))
+        .collect())
+}
+
+/// `GET /ui/admin`.
+pub async fn page(
+    AdminSession(session): AdminSession,
+    State(gw): State<Gateway>,
+) -> Result<Page, UiError> {
+    let agents = gw.store.list_agents(None).await?;
+    let users = super::entitlements::users(&gw, None).await?;
+    let owners: Owners = users
+        .iter()
+        .map(|u| (u.user.id, u.user.display_name.clone()))
+        .collect();
+    let header = Header {
+        who: "Gateway admin",
+        csrf: &session.csrf,
+        active: "admin",
+        admin: true,
+    };
+    let kinds = [
+        EventKind::Write,
+        EventKind::Denial,
+        EventKind::RateLimit,
+        EventKind::Revocation,
+        EventKind::Entitlement,
+        EventKind::Creation,
+        EventKind::Read,
+        EventKind::Other,
+    ];
+    let body = html! {
+        div hx-ext="sse" sse-connect="/ui/admin/stream" {
+            header.page-head {
+                h1 { "Live status" }
+                span.live data-live-indicator role="status" aria-live="polite" { "Connecting…" }
+            }
+            section.card.glass aria-label="Agents and numbers" {
+                div #board sse-swap="board" { (board(&gw, &agents, &owners)) }
+            }
+            section.card.glass aria-labelledby="feed-title" {
+                header.card-head {
+                    h2 #feed-title { "Live events" }
+                    div.chips role="group" aria-label="Show event kinds" {
+                        @for k in kinds {
+                            button.chip type="button" class=(k.key()) data-filter=(k.key())
+                                aria-pressed=(if k == EventKind::Read || k == EventKind::Other { "false" } else { "true" }) { (k.label()) }
+                        }
+                    }
+                    button.ghost type="button" data-feed-pause aria-pressed="false" { "Pause" }
+                }
+                button.newer type="button" data-feed-newer hidden { span data-count { "0" } " new events" }
+                ol.feed #feed sse-swap="feed" aria-live="off" data-hide="read other" {}
+            }
+            (super::entitlements::section(&users))
+        }
+    };
+    Ok(Page(shell("Live status", &header, body)))
+}
+
+/// `POST /ui/admin/agents/{id}/revoke`.
+pub async fn revoke(
+    AdminSession(session): AdminSession,
+    State(gw): State<Gateway>,
+    crate::http::extract::RequestId(request_id): crate::http::extract::RequestId,
+    Path(agent_id): Path<Uuid>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let form = form_pairs(&body);
+    session.check(&gw, &headers, field(&form, "csrf"))?;
+    let reason = super::owner::reason_of(&form)?;
+    let event = AuditEvent::start(&request_id, "admin.agent.revoke").target(agent_id.to_string());
+    let result = gw.revoke_agent(agent_id, &reason).await;
+    let row = match &result {
+        Ok(agent) => event
+            .agent(agent.id, agent.owner_id)
+            .finish(Outcome::Allowed, Some(reason)),
+        Err(e) => event.finish(e.outcome(), Some(e.to_string())),
+    };
+    gw.auditor
+        .record(row)
+        .await
+        .map_err(|e| UiError::Internal(e.to_string()))?;
+    result?;
+    Ok(Redirect::to(&format!("/ui/admin/agents/{agent_id}")).into_response())
+}

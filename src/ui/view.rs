@@ -1,0 +1,210 @@
+//! Rendering shared by the pages: time in words, liveness, status badges, an audit row
+//! explained, and the form-body reader.
+
+use chrono::{DateTime, Utc};
+use maud::{html, Markup};
+
+use crate::events::EventKind;
+use crate::gateway::Gateway;
+use crate::store::{Agent, AgentStatus, AuditEntry};
+
+/// An agent is "active" when its last request is this recent.
+pub const ACTIVE_SECS: i64 = 120;
+/// …and "stale" when its last request is older than this (idle in between).
+pub const STALE_SECS: i64 = 15 * 60;
+
+/// `12 s ago`, `3 min ago`, `2 h ago`, `4 d ago`.
+pub fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (now - at).num_seconds().max(0);
+    match secs {
+        0..=59 => format!("{secs} s ago"),
+        60..=3_599 => format!("{} min ago", secs / 60),
+        3_600..=86_399 => format!("{} h ago", secs / 3_600),
+        _ => format!("{} d ago", secs / 86_400),
+    }
+}
+
+/// `HH:MM:SS` (UTC), for "as of".
+pub fn clock(at: DateTime<Utc>) -> String {
+    at.format("%H:%M:%S UTC").to_string()
+}
+
+/// How recently an agent was heard from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// A request in the last [`ACTIVE_SECS`].
+    Active,
+    /// Heard from, but not that recently.
+    Idle,
+    /// Silent for more than [`STALE_SECS`].
+    Stale,
+    /// Never called the gateway.
+    Never,
+}
+
+impl Liveness {
+    /// From the last request's time.
+    pub fn of(last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Self {
+        match last.map(|at| (now - at).num_seconds()) {
+            None => Liveness::Never,
+            Some(s) if s <= ACTIVE_SECS => Liveness::Active,
+            Some(s) if s <= STALE_SECS => Liveness::Idle,
+            Some(_) => Liveness::Stale,
+        }
+    }
+
+    /// The word.
+    pub fn word(self) -> &'static str {
+        match self {
+            Liveness::Active => "active",
+            Liveness::Idle => "idle",
+            Liveness::Stale => "stale",
+            Liveness::Never => "never connected",
+        }
+    }
+}
+
+/// What is known of an agent's last contact: the live hub (this and, on Postgres, every
+/// replica) or the token's recorded last use, whichever is later.
+pub fn last_seen(gw: &Gateway, agent: &Agent) -> Option<DateTime<Utc>> {
+    let hub = gw.auditor.live().activity(agent.id).map(|a| a.last_at);
+    let token = agent.tokens.iter().filter_map(|t| t.last_used_at).max();
+    hub.max(token)
+}
+
+/// `last request 12 s ago (active)`, or `never connected`.
+pub fn liveness_words(last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Markup {
+    let live = Liveness::of(last, now);
+    html! {
+        span.liveness class=(live.word().replace(' ', "-")) {
+            span.dot aria-hidden="true" {}
+            @match last {
+                Some(at) => { (live.word()) " · last request " (ago(at, now)) }
+                None => { (live.word()) }
+            }
+        }
+    }
+}
+
+/// The status badge; a disabled agent says why.
+pub fn status_badge(agent: &Agent) -> Markup {
+    let word = agent.status.as_str();
+    html! {
+        span.badge class=(word) title=[agent.status_reason.as_deref()] { (word) }
+        @if agent.status != AgentStatus::Active {
+            @if let Some(reason) = &agent.status_reason {
+                span.muted.small { " — " (reason) }
+            }
+        }
+    }
+}
+
+/// `WEB: cards:read, comments:write` per grant.
+pub fn grants(agent: &Agent) -> Markup {
+    html! {
+        ul.grants {
+            @for g in &agent.grants {
+                li { code { (g.project_id) } ": " (g.scopes.join(", ")) }
+            }
+        }
+    }
+}
+
+/// The token prefix shown for an agent (its newest token).
+pub fn token_prefix(agent: &Agent) -> String {
+    agent
+        .tokens
+        .first()
+        .map(|t| format!("{}…", t.display))
+        .unwrap_or_else(|| "—".into())
+}
+
+/// An audit row's outcome explained in words.
+pub fn explain(entry: &AuditEntry) -> String {
+    let reason = entry.reason.as_deref().unwrap_or("");
+    match entry.outcome.as_str() {
+        "allowed" => "done".into(),
+        "intent" => "about to write (the outcome row follows)".into(),
+        "denied" => {
+            let why = if reason.starts_with("Rate limit") {
+                "too many calls: the agent hit its rate limit"
+            } else if reason.contains("not granted") {
+                "the project is not granted to this agent"
+            } else if reason.contains("needs scope") {
+                "the agent lacks the scope this tool needs"
+            } else if reason.contains("revoked") || reason.contains("disabled") {
+                "the token is revoked or the agent disabled"
+            } else if reason.contains("delet") || reason.contains("archiv") {
+                "deleting and archiving are never allowed"
+            } else {
+                "refused by policy"
+            };
+            format!("denied — {why}")
+        }
+        _ => "failed — the call was admitted but could not be carried out".into(),
+    }
+}
+
+/// A table of audit rows (an agent's recent calls, the audit log).
+pub fn audit_table(rows: &[AuditEntry], now: DateTime<Utc>, show_agent: bool) -> Markup {
+    html! {
+        table.dense {
+            thead { tr {
+                th scope="col" { "When" }
+                @if show_agent { th scope="col" { "Agent" } }
+                th scope="col" { "Action" }
+                th scope="col" { "Project" }
+                th scope="col" { "Outcome" }
+                th scope="col" { "Details" }
+            } }
+            tbody {
+                @if rows.is_empty() { tr { td colspan="6" .muted { "No rows." } } }
+                @for r in rows {
+                    tr class=(r.outcome) {
+                        td title=(r.at.to_rfc3339()) { (ago(r.at, now)) }
+                        @if show_agent { td { @if let Some(a) = r.agent_id { a href={"/ui/admin/agents/" (a)} { code { (short(&a.to_string())) } } } @else { "—" } } }
+                        td { code { (r.action) } }
+                        td { (r.project_id.as_deref().unwrap_or("—")) }
+                        td { span.badge class=(r.outcome) { (explain(r)) } }
+                        td.reason { (r.reason.as_deref().unwrap_or("")) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The first 8 characters of an id.
+pub fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+/// The filter chip label of a feed kind.
+pub fn kind_chip(kind: EventKind) -> Markup {
+    html! { span.chip class=(kind.key()) { (kind.label()) } }
+}
+
+/// An `application/x-www-form-urlencoded` body as pairs (repeated keys kept).
+pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// The first value of `key`.
+pub fn field<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+/// Every value of `key`.
+pub fn fields<'a>(pairs: &'a [(String, String)], key: &str) -> Vec<&'a str> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
