@@ -63,6 +63,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             Some(embedded) => {
                 let demo = crate::demo::seed(&gw, embedded).await?;
                 print_demo(&gw, &demo);
+                print_pages(&gw, &demo).await;
             }
             None if gw.config.demo => {
                 anyhow::bail!("the demo needs the embedded tracker (GATEWAY_TASKER=embedded)")
@@ -114,6 +115,30 @@ fn print_demo(gw: &crate::gateway::Gateway, demo: &crate::demo::Demo) {
     say!("  [mcp_servers.nodedc]");
     say!("  url = \"{mcp}\"");
     say!("  bearer_token_env_var = \"NODEDC_AGENT_TOKEN\"");
+    say!();
+}
+
+/// Where the built-in pages are, and a one-time sign-in link for the demo owner.
+async fn print_pages(gw: &crate::gateway::Gateway, demo: &crate::demo::Demo) {
+    let admin = gw
+        .config
+        .public_url
+        .join("ui/admin")
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    say!("Pages:");
+    say!("  admin live status: {admin}  (sign in with the admin token)");
+    match crate::ui::session::issue_link(gw, demo.owner_id, chrono::Duration::minutes(30)).await {
+        Ok((link, _)) => {
+            say!("  the demo owner's Codex agents card (one-time link, valid 30 min):");
+            say!("    {link}");
+        }
+        Err(e) => tracing::warn!(error = %e, "could not create the demo owner's sign-in link"),
+    }
+    say!(
+        "  a new link: POST /api/v1/admin/users/{}/sign-in-link",
+        demo.owner_id
+    );
     say!();
 }
 

@@ -35,9 +35,11 @@ impl IntoResponse for Page {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         );
+        // `same-origin`, not `no-referrer`: with the latter a browser sends `Origin: null`
+        // on a form post, which the CSRF check must refuse.
         headers.insert(
             header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
+            HeaderValue::from_static("same-origin"),
         );
         // A token shown once must not come back from the cache or the back button.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

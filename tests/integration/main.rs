@@ -27,3 +27,4 @@ mod raw;
 mod replicas;
 mod store;
 mod tasker;
+mod ui;

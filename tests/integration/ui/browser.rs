@@ -1,0 +1,300 @@
+//! The built-in pages in a real browser (headless Debian chromium through
+//! chromium-driver), against a real gateway on loopback. Every wait is a bounded poll of
+//! the DOM, never a wall-clock assertion. Screenshots go to
+//! `$CARGO_TARGET_DIR/ui-screenshots/` (the path is printed).
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::webdriver::{Browser, Driver};
+use crate::helpers::{Engine, TestApp, ADMIN_TOKEN};
+
+/// Generous bounds for a shared CI machine; the pages push within milliseconds.
+const PUSHED: Duration = Duration::from_secs(5);
+const LOADED: Duration = Duration::from_secs(10);
+
+async fn sign_in_link(app: &TestApp, user: Uuid) -> String {
+    let (status, body) = app
+        .admin(
+            Method::POST,
+            &format!("/api/v1/admin/users/{user}/sign-in-link"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["url"].as_str().unwrap().to_owned()
+}
+
+async fn user(app: &TestApp, name: &str, entitled: bool) -> Uuid {
+    let id = Uuid::new_v4();
+    let (status, body) = app
+        .admin(
+            Method::PUT,
+            &format!("/api/v1/admin/users/{id}"),
+            Some(json!({"display_name": name, "client_id": "acme", "codex_agents": entitled, "blocked": false})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    id
+}
+
+/// A Codex-like MCP client: initialize (with Codex's client info), then one tool call.
+async fn codex_calls(app: &TestApp, token: &str) {
+    let post = |body: Value, session: Option<&str>| {
+        let mut req = app
+            .http
+            .post(app.url("/mcp"))
+            .bearer_auth(token)
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(s) = session {
+            req = req
+                .header("mcp-session-id", s)
+                .header("mcp-protocol-version", "2025-06-18");
+        }
+        req.send()
+    };
+    let init = post(
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "codex-mcp-client", "version": "0.46.0"}}}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(init.status(), 200);
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let note = post(
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        Some(&session),
+    )
+    .await
+    .unwrap();
+    assert_eq!(note.status(), 202);
+    let call = post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_projects", "arguments": {}}}),
+        Some(&session),
+    )
+    .await
+    .unwrap();
+    assert_eq!(call.status(), 200);
+}
+
+async fn admin_sign_in(app: &TestApp, b: &Browser) {
+    b.goto(&app.url("/ui/admin")).await;
+    b.wait_for("#admin-token", LOADED, "the admin sign-in form")
+        .await;
+    b.type_into("#admin-token", ADMIN_TOKEN).await;
+    b.click("form[action='/ui/admin/sign-in'] button[type=submit]")
+        .await;
+    b.wait_for(
+        "[data-live-indicator][data-state=live]",
+        LOADED,
+        "the admin page, live",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pages_in_a_real_browser() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let owner = user(&app, "Ada Owner", true).await;
+    let project = app.project("WEB", &[(owner, "Ada Owner", 20)]).await;
+    let outsider = user(&app, "Bob Unentitled", false).await;
+
+    // --- an owner without the entitlement: no card, one line why --------------------
+    let ob = driver.session().await;
+    ob.goto(&sign_in_link(&app, outsider).await).await;
+    ob.wait_for("p.notice", LOADED, "the not-entitled line")
+        .await;
+    assert!(
+        !ob.has("#codex-agents").await,
+        "no card without the entitlement"
+    );
+    assert!(ob.text().await.contains("codex_agents"));
+    // The link was used: opening it again does not sign anyone in.
+    ob.close().await;
+
+    // --- the entitled owner creates an agent: the token is shown once ----------------
+    let b = driver.session().await;
+    let link = sign_in_link(&app, owner).await;
+    b.goto(&link).await;
+    b.wait_for(
+        "#codex-agents [data-live-indicator][data-state=live]",
+        LOADED,
+        "the owner card, live",
+    )
+    .await;
+    b.click("details.create summary").await;
+    b.type_into("#agent-name", "laptop-codex").await;
+    b.click(&format!("input[name=project][value='{project}']"))
+        .await;
+    b.click("input[name=preset][value=contributor]").await;
+    b.click("form[hx-post='/ui/agents'] button[type=submit]")
+        .await;
+    b.wait_for("#new-token", LOADED, "the token shown once")
+        .await;
+    let token = b
+        .js(
+            "return document.getElementById('new-token').value",
+            json!([]),
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(token.starts_with("ndcag_"), "{token}");
+    assert!(b.has("[data-pairing=waiting]").await);
+    let tabs = b.text().await;
+    assert!(tabs.contains("export NODEDC_AGENT_TOKEN="), "{tabs}");
+
+    // --- a real MCP client's call flips the pairing panel, pushed ---------------------
+    codex_calls(&app, &token).await;
+    b.wait_for(
+        "#pairing-status [data-pairing=connected]",
+        PUSHED,
+        "the pairing panel flipped",
+    )
+    .await;
+    b.screenshot("owner-agents").await;
+
+    // --- reload: the token is gone, the agent is listed with its prefix --------------
+    b.refresh().await;
+    b.wait_for("#agents-list tr[data-agent]", LOADED, "the agent list")
+        .await;
+    assert!(
+        !b.has("#new-token").await,
+        "the token is gone after a reload"
+    );
+    assert!(
+        !b.text().await.contains(&token),
+        "the token is nowhere on the page"
+    );
+    let agent_id = b
+        .js(
+            "return document.querySelector('#agents-list tr[data-agent]').dataset.agent",
+            json!([]),
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // --- revoke (confirmation + reason): the admin board shows it, pushed -------------
+    let admin = driver.session().await;
+    admin_sign_in(&app, &admin).await;
+    admin
+        .wait_for(
+            &format!("#agent-table tr[data-agent='{agent_id}'][data-status=active]"),
+            LOADED,
+            "the agent on the board",
+        )
+        .await;
+    b.click(&format!("button[data-dialog-open='revoke-{agent_id}']"))
+        .await;
+    b.type_into(&format!("#reason-{agent_id}"), "laptop lost")
+        .await;
+    b.click(&format!("#revoke-{agent_id} button[type=submit]"))
+        .await;
+    admin
+        .wait_for(
+            &format!("#agent-table tr[data-agent='{agent_id}'][data-status=revoked]"),
+            PUSHED,
+            "the revocation on the admin board",
+        )
+        .await;
+    admin
+        .wait_for(
+            "#feed li[data-kind=revocation]",
+            PUSHED,
+            "the revocation in the feed",
+        )
+        .await;
+    assert_eq!(
+        app.me(&token).await,
+        401,
+        "the revoked token no longer works"
+    );
+
+    // --- the entitlement switched off: the owner's agents shown disabled -------------
+    let (second, _) = app.agent(owner, "desktop-codex", &[&project]).await;
+    b.wait_for(
+        &format!("#agents-list tr[data-agent='{second}'][data-status=active]"),
+        PUSHED,
+        "the new agent pushed to the owner",
+    )
+    .await;
+    admin
+        .wait_for(
+            &format!("tr[data-user='{owner}']"),
+            PUSHED,
+            "the owner in the entitlements",
+        )
+        .await;
+    admin.refresh().await;
+    admin
+        .wait_for(
+            &format!("tr[data-user='{owner}'] input[aria-label^='Codex agents']"),
+            LOADED,
+            "the toggle",
+        )
+        .await;
+    admin
+        .click(&format!("tr[data-user='{owner}'] label.toggle"))
+        .await;
+    admin
+        .wait_for("dialog[open] p.effect", LOADED, "the effect of the toggle")
+        .await;
+    let effect = admin.text().await;
+    assert!(effect.contains("disables 1 agent"), "{effect}");
+    admin.type_into("#confirm-reason", "contract ended").await;
+    admin.click("dialog[open] button[type=submit]").await;
+    b.wait_for(
+        &format!("#agents-list tr[data-agent='{second}'][data-status=disabled]"),
+        PUSHED,
+        "the owner's agent shown disabled, pushed",
+    )
+    .await;
+    admin
+        .wait_for(
+            "[data-live-indicator][data-state=live]",
+            LOADED,
+            "the admin page again",
+        )
+        .await;
+    admin.screenshot("admin-live").await;
+    b.refresh().await;
+    b.wait_for(
+        "p.notice",
+        LOADED,
+        "the card gone after losing the entitlement",
+    )
+    .await;
+    assert!(!b.has("#codex-agents").await);
+    assert!(
+        b.has(&format!("tr[data-agent='{second}'][data-status=disabled]"))
+            .await
+    );
+
+    // --- a used link does not sign in again -------------------------------------------
+    let again = driver.session().await;
+    again.goto(&link).await;
+    again
+        .wait_for("div.alert.error", LOADED, "a used link refused")
+        .await;
+    assert!(again.text().await.contains("already used"));
+
+    for w in [b, admin, again] {
+        w.close().await;
+    }
+    app.stop().await;
+}
