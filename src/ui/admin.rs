@@ -74,7 +74,12 @@ pub fn headline(gw: &Gateway, agents: &[Agent]) -> Markup {
 }
 
 /// The agent table.
-pub fn table(gw: &Gateway, agents: &[Agent], owners: &Owners) -> Markup {
+pub fn table(
+    gw: &Gateway,
+    agents: &[Agent],
+    owners: &Owners,
+    names: &view::ProjectNames,
+) -> Markup {
     let now = Utc::now();
     html! {
         table.dense #agent-table aria-label="Agents" {
@@ -92,7 +97,7 @@ pub fn table(gw: &Gateway, agents: &[Agent], owners: &Owners) -> Markup {
                         td { (view::liveness_words(view::last_seen(gw, a), now)) }
                         td { (owners.get(&a.owner_id).map_or("—", String::as_str)) }
                         td { (super::owner::client_of(gw, a)) }
-                        td { (a.grants.iter().map(|g| g.project_id.as_str()).collect::<Vec<_>>().join(", ")) }
+                        td { (a.grants.iter().map(|g| view::project(names, &g.project_id)).collect::<Vec<_>>().join(", ")) }
                         td { (super::owner::session_of(gw, a)) }
                     }
                 }
@@ -102,10 +107,15 @@ pub fn table(gw: &Gateway, agents: &[Agent], owners: &Owners) -> Markup {
 }
 
 /// Everything the board re-renders on an event or a tick.
-pub fn board(gw: &Gateway, agents: &[Agent], owners: &Owners) -> Markup {
+pub fn board(
+    gw: &Gateway,
+    agents: &[Agent],
+    owners: &Owners,
+    names: &view::ProjectNames,
+) -> Markup {
     html! {
         (headline(gw, agents))
-        (table(gw, agents, owners))
+        (table(gw, agents, owners, names))
     }
 }
 
@@ -121,7 +131,7 @@ pub fn feed_item(event: &LiveEvent, owners: &Owners) -> Markup {
             }
             @if let Some(owner) = event.owner_id.and_then(|o| owners.get(&o)) { " · " (owner) }
             @if let Some(p) = &event.project_id { " · " (p) }
-            @if event.outcome != "allowed" { " · " span.badge class=(event.outcome) { (event.outcome) } }
+            @if event.outcome != "allowed" { " · " span class={"badge " (event.outcome)} { (event.outcome) } }
             @if let Some(reason) = &event.reason { span.reason { " — " (reason) } }
         }
     }
@@ -147,6 +157,7 @@ pub async fn page(
         .iter()
         .map(|u| (u.user.id, u.user.display_name.clone()))
         .collect();
+    let names = view::project_names(&gw).await;
     let header = Header {
         who: "Gateway admin",
         csrf: &session.csrf,
@@ -170,14 +181,14 @@ pub async fn page(
                 span.live data-live-indicator role="status" aria-live="polite" { "Connecting…" }
             }
             section.card.glass aria-label="Agents and numbers" {
-                div #board sse-swap="board" { (board(&gw, &agents, &owners)) }
+                div #board sse-swap="board" { (board(&gw, &agents, &owners, &names)) }
             }
             section.card.glass aria-labelledby="feed-title" {
                 header.card-head {
                     h2 #feed-title { "Live events" }
                     div.chips role="group" aria-label="Show event kinds" {
                         @for k in kinds {
-                            button.chip type="button" class=(k.key()) data-filter=(k.key())
+                            button type="button" class={"chip " (k.key())} data-filter=(k.key())
                                 aria-pressed=(if k == EventKind::Read || k == EventKind::Other { "false" } else { "true" }) { (k.label()) }
                         }
                     }

@@ -102,7 +102,7 @@ pub async fn admin_timeline(
                 dt { "Liveness" } dd { (view::liveness_words(view::last_seen(&gw, &agent), Utc::now())) }
                 dt { "Owner" } dd { (owner.as_ref().map_or("—", |o| o.display_name.as_str())) " (" code { (agent.owner_id) } ")" }
                 dt { "Client" } dd { (super::owner::client_of(&gw, &agent)) }
-                dt { "Projects" } dd { (view::grants(&agent)) }
+                dt { "Projects" } dd { (view::grants(&agent, &view::project_names(&gw).await)) }
                 dt { "Token" } dd { code { (view::token_prefix(&agent)) } }
             }
             h2 { "Work sessions" }

@@ -73,6 +73,7 @@ struct AdminState {
     closing: watch::Receiver<bool>,
     agents: Vec<Agent>,
     owners: Owners,
+    names: super::view::ProjectNames,
     last_board: tokio::time::Instant,
     first: bool,
 }
@@ -87,11 +88,15 @@ impl AdminState {
             Ok(owners) => self.owners = owners,
             Err(e) => tracing::warn!(error = %e, "live board could not reload owners"),
         }
+        self.names = super::view::project_names(&self.gw).await;
     }
 
     fn board(&mut self) -> Event {
         self.last_board = tokio::time::Instant::now();
-        event("board", admin::board(&self.gw, &self.agents, &self.owners))
+        event(
+            "board",
+            admin::board(&self.gw, &self.agents, &self.owners, &self.names),
+        )
     }
 
     async fn step(&mut self) -> Option<Vec<Event>> {
@@ -131,6 +136,7 @@ pub async fn admin_stream(
     let rx = gw.auditor.live().subscribe();
     let agents = gw.store.list_agents(None).await?;
     let owners = admin::owners(&gw).await?;
+    let names = super::view::project_names(&gw).await;
     let mut tick = tokio::time::interval(AGE_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.reset();
@@ -141,6 +147,7 @@ pub async fn admin_stream(
         closing,
         agents,
         owners,
+        names,
         last_board: tokio::time::Instant::now(),
         first: true,
     };
@@ -160,6 +167,7 @@ struct OwnerState {
     tick: tokio::time::Interval,
     closing: watch::Receiver<bool>,
     agents: Vec<Agent>,
+    names: super::view::ProjectNames,
 }
 
 impl OwnerState {
@@ -180,13 +188,14 @@ impl OwnerState {
             Ok(agents) => self.agents = agents,
             Err(e) => tracing::warn!(error = %e, "owner stream could not reload agents"),
         }
+        self.names = super::view::project_names(&self.gw).await;
         true
     }
 
     fn list(&self) -> Event {
         event(
             "agents",
-            super::owner::agents_list(&self.gw, &self.agents, &self.csrf),
+            super::owner::agents_list(&self.gw, &self.agents, &self.csrf, &self.names),
         )
     }
 
@@ -233,6 +242,7 @@ pub async fn owner_stream(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, UiError> {
     let rx = gw.auditor.live().subscribe();
     let agents = gw.store.list_agents(Some(me.id)).await?;
+    let gw_names = gw.clone();
     let mut tick = tokio::time::interval(AGE_TICK * 3);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.reset();
@@ -244,6 +254,7 @@ pub async fn owner_stream(
         tick,
         closing,
         agents,
+        names: super::view::project_names(&gw_names).await,
     };
     let events = stream::unfold(state, |mut s| async move {
         let out = s.step().await?;

@@ -49,7 +49,12 @@ pub fn entitled(user: &User) -> bool {
 }
 
 /// The owner's agents, as the card lists them (also pushed by the page's stream).
-pub fn agents_list(gw: &Gateway, agents: &[Agent], csrf: &str) -> Markup {
+pub fn agents_list(
+    gw: &Gateway,
+    agents: &[Agent],
+    csrf: &str,
+    names: &view::ProjectNames,
+) -> Markup {
     let now = Utc::now();
     html! {
         @if agents.is_empty() {
@@ -67,7 +72,7 @@ pub fn agents_list(gw: &Gateway, agents: &[Agent], csrf: &str) -> Markup {
                         tr data-agent=(a.id) data-status=(a.status.as_str()) {
                             td { strong { (a.name) } }
                             td { (view::status_badge(a)) }
-                            td { (view::grants(a)) }
+                            td { (view::grants(a, names)) }
                             td { code { (view::token_prefix(a)) } }
                             td { (client_of(gw, a)) }
                             td { (view::liveness_words(view::last_seen(gw, a), now)) }
@@ -164,6 +169,7 @@ pub async fn page(
     State(gw): State<Gateway>,
 ) -> Result<Page, UiError> {
     let agents = gw.store.list_agents(Some(me.id)).await?;
+    let names = view::project_names(&gw).await;
     let header = Header {
         who: &me.display_name,
         csrf: &session.csrf,
@@ -183,7 +189,7 @@ pub async fn page(
                 }
                 @if !agents.is_empty() {
                     h2 { "Your agents (disabled while the module is off)" }
-                    (agents_list(&gw, &agents, &session.csrf))
+                    (agents_list(&gw, &agents, &session.csrf, &names))
                 }
             }
         };
@@ -203,7 +209,7 @@ pub async fn page(
                     span.live data-live-indicator role="status" aria-live="polite" { "Connecting…" }
                 }
                 p.muted { "Agents act for you in the projects you grant, with the scopes you pick. Each has its own token; revoke it at any time." }
-                div #agents-list sse-swap="agents" { (agents_list(&gw, &agents, &session.csrf)) }
+                div #agents-list sse-swap="agents" { (agents_list(&gw, &agents, &session.csrf, &names)) }
                 div #created aria-live="polite" {}
                 (create_form(&projects, &session.csrf))
             }

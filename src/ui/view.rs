@@ -76,7 +76,7 @@ pub fn last_seen(gw: &Gateway, agent: &Agent) -> Option<DateTime<Utc>> {
 pub fn liveness_words(last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Markup {
     let live = Liveness::of(last, now);
     html! {
-        span.liveness class=(live.word().replace(' ', "-")) {
+        span class={"liveness " (live.word().replace(' ', "-"))} {
             span.dot aria-hidden="true" {}
             @match last {
                 Some(at) => { (live.word()) " · last request " (ago(at, now)) }
@@ -90,7 +90,7 @@ pub fn liveness_words(last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Markup
 pub fn status_badge(agent: &Agent) -> Markup {
     let word = agent.status.as_str();
     html! {
-        span.badge class=(word) title=[agent.status_reason.as_deref()] { (word) }
+        span class={"badge " (word)} title=[agent.status_reason.as_deref()] { (word) }
         @if agent.status != AgentStatus::Active {
             @if let Some(reason) = &agent.status_reason {
                 span.muted.small { " — " (reason) }
@@ -99,12 +99,31 @@ pub fn status_badge(agent: &Agent) -> Markup {
     }
 }
 
+/// Project identifiers by id (`WEB`), as the Tasker names them.
+pub type ProjectNames = std::collections::HashMap<String, String>;
+
+/// Every project's identifier; empty when the Tasker cannot be asked (ids are shown).
+pub async fn project_names(gw: &Gateway) -> ProjectNames {
+    match gw.tasker.all_projects().await {
+        Ok(projects) => projects.into_iter().map(|p| (p.id, p.identifier)).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "project names unavailable; showing ids");
+            ProjectNames::new()
+        }
+    }
+}
+
+/// A project's identifier, or its id.
+pub fn project<'a>(names: &'a ProjectNames, id: &'a str) -> &'a str {
+    names.get(id).map_or(id, String::as_str)
+}
+
 /// `WEB: cards:read, comments:write` per grant.
-pub fn grants(agent: &Agent) -> Markup {
+pub fn grants(agent: &Agent, names: &ProjectNames) -> Markup {
     html! {
         ul.grants {
             @for g in &agent.grants {
-                li { code { (g.project_id) } ": " (g.scopes.join(", ")) }
+                li title=(g.project_id) { strong { (project(names, &g.project_id)) } ": " (g.scopes.join(", ")) }
             }
         }
     }
@@ -115,7 +134,7 @@ pub fn token_prefix(agent: &Agent) -> String {
     agent
         .tokens
         .first()
-        .map(|t| format!("{}…", t.display))
+        .map(|t| t.display.clone())
         .unwrap_or_else(|| "—".into())
 }
 
@@ -165,7 +184,7 @@ pub fn audit_table(rows: &[AuditEntry], now: DateTime<Utc>, show_agent: bool) ->
                         @if show_agent { td { @if let Some(a) = r.agent_id { a href={"/ui/admin/agents/" (a)} { code { (short(&a.to_string())) } } } @else { "—" } } }
                         td { code { (r.action) } }
                         td { (r.project_id.as_deref().unwrap_or("—")) }
-                        td { span.badge class=(r.outcome) { (explain(r)) } }
+                        td { span class={"badge " (r.outcome)} { (explain(r)) } }
                         td.reason { (r.reason.as_deref().unwrap_or("")) }
                     }
                 }
@@ -181,7 +200,7 @@ pub fn short(id: &str) -> &str {
 
 /// The filter chip label of a feed kind.
 pub fn kind_chip(kind: EventKind) -> Markup {
-    html! { span.chip class=(kind.key()) { (kind.label()) } }
+    html! { span class={"chip " (kind.key())} { (kind.label()) } }
 }
 
 /// An `application/x-www-form-urlencoded` body as pairs (repeated keys kept).
