@@ -347,6 +347,7 @@ mod tests {
             reason: reason.map(str::to_owned),
             idempotency_key: None,
             latency_us: 1,
+            work_session: None,
         }
     }
 

@@ -3,8 +3,6 @@
 //! client, projects, session; click through to the timeline), the live event feed with
 //! filter chips, pause and "N new events", and the entitlement toggles.
 
-use std::collections::HashMap;
-
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -16,21 +14,20 @@ use uuid::Uuid;
 use super::error::UiError;
 use super::layout::{shell, Header, Page};
 use super::session::AdminSession;
+use super::snapshot::{client_of, session_words, Owners, Snapshot};
 use super::view::{self, field, form_pairs, Liveness};
 use crate::audit::AuditEvent;
 use crate::events::{EventKind, LiveEvent};
 use crate::gateway::Gateway;
-use crate::store::{Agent, AgentStatus, Outcome};
-
-/// Owner names by id, for the table.
-pub type Owners = HashMap<Uuid, String>;
+use crate::store::{AgentStatus, Outcome};
 
 /// The headline numbers.
-pub fn headline(gw: &Gateway, agents: &[Agent]) -> Markup {
+pub fn headline(gw: &Gateway, snap: &Snapshot) -> Markup {
     let now = Utc::now();
+    let agents = &snap.agents;
     let mut counts = [0usize; 3];
     for a in agents.iter().filter(|a| a.status == AgentStatus::Active) {
-        match Liveness::of(view::last_seen(gw, a), now) {
+        match Liveness::of(gw, view::last_seen(gw, a), now) {
             Liveness::Active => counts[0] += 1,
             Liveness::Idle => counts[1] += 1,
             Liveness::Stale => counts[2] += 1,
@@ -40,11 +37,19 @@ pub fn headline(gw: &Gateway, agents: &[Agent]) -> Markup {
     let totals = gw.auditor.live().totals(now);
     let partial = (now - totals.counting_since).num_minutes() < 60;
     let as_of = view::clock(now);
+    let stale_sessions = snap
+        .open
+        .iter()
+        .filter(|s| s.last_activity() < gw.stale_before(now))
+        .count();
+    let active_label = format!("active (last {})", span(gw.config.active_window));
+    let stale_label = format!("stale (silent > {})", span(gw.config.session_stale));
+    let sessions_label = format!("open work sessions ({stale_sessions} stale)");
     let tiles: [(&str, String, &str); 7] = [
-        ("active", counts[0].to_string(), "active (last 2 min)"),
+        ("active", counts[0].to_string(), &active_label),
         ("idle", counts[1].to_string(), "idle"),
-        ("stale", counts[2].to_string(), "stale (silent > 15 min)"),
-        ("sessions", "0".into(), "open work sessions"),
+        ("stale", counts[2].to_string(), &stale_label),
+        ("sessions", snap.open.len().to_string(), &sessions_label),
         ("calls", totals.calls_last_minute.to_string(), "calls / min"),
         (
             "denials",
@@ -73,14 +78,18 @@ pub fn headline(gw: &Gateway, agents: &[Agent]) -> Markup {
     }
 }
 
+/// `2 min`, `90 s`.
+fn span(d: std::time::Duration) -> String {
+    match d.as_secs() {
+        s if s % 60 == 0 && s >= 60 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
 /// The agent table.
-pub fn table(
-    gw: &Gateway,
-    agents: &[Agent],
-    owners: &Owners,
-    names: &view::ProjectNames,
-) -> Markup {
+pub fn table(gw: &Gateway, snap: &Snapshot) -> Markup {
     let now = Utc::now();
+    let (agents, owners, names) = (&snap.agents, &snap.owners, &snap.names);
     html! {
         table.dense #agent-table aria-label="Agents" {
             thead { tr {
@@ -94,11 +103,11 @@ pub fn table(
                     tr data-agent=(a.id) data-status=(a.status.as_str()) {
                         td { a href={"/ui/admin/agents/" (a.id)} { strong { (a.name) } } }
                         td { (view::status_badge(a)) }
-                        td { (view::liveness_words(view::last_seen(gw, a), now)) }
+                        td { (view::liveness_words(gw, view::last_seen(gw, a), now)) }
                         td { (owners.get(&a.owner_id).map_or("—", String::as_str)) }
-                        td { (super::owner::client_of(gw, a)) }
+                        td { (client_of(a)) }
                         td { (a.grants.iter().map(|g| view::project(names, &g.project_id)).collect::<Vec<_>>().join(", ")) }
-                        td { (super::owner::session_of(gw, a)) }
+                        td { (session_words(gw, snap.session_of(a.id), now)) }
                     }
                 }
             }
@@ -107,15 +116,10 @@ pub fn table(
 }
 
 /// Everything the board re-renders on an event or a tick.
-pub fn board(
-    gw: &Gateway,
-    agents: &[Agent],
-    owners: &Owners,
-    names: &view::ProjectNames,
-) -> Markup {
+pub fn board(gw: &Gateway, snap: &Snapshot) -> Markup {
     html! {
-        (headline(gw, agents))
-        (table(gw, agents, owners, names))
+        (headline(gw, snap))
+        (table(gw, snap))
     }
 }
 
@@ -137,27 +141,13 @@ pub fn feed_item(event: &LiveEvent, owners: &Owners) -> Markup {
     }
 }
 
-/// Owner names of every user.
-pub async fn owners(gw: &Gateway) -> Result<Owners, UiError> {
-    Ok(super::entitlements::users(gw, None)
-        .await?
-        .into_iter()
-        .map(|u| (u.user.id, u.user.display_name))
-        .collect())
-}
-
 /// `GET /ui/admin`.
 pub async fn page(
     AdminSession(session): AdminSession,
     State(gw): State<Gateway>,
 ) -> Result<Page, UiError> {
-    let agents = gw.store.list_agents(None).await?;
+    let snap = Snapshot::load(&gw, None).await?;
     let users = super::entitlements::users(&gw, None).await?;
-    let owners: Owners = users
-        .iter()
-        .map(|u| (u.user.id, u.user.display_name.clone()))
-        .collect();
-    let names = view::project_names(&gw).await;
     let header = Header {
         who: "Gateway admin",
         csrf: &session.csrf,
@@ -181,7 +171,7 @@ pub async fn page(
                 span.live data-live-indicator role="status" aria-live="polite" { "Connecting…" }
             }
             section.card.glass aria-label="Agents and numbers" {
-                div #board sse-swap="board" { (board(&gw, &agents, &owners, &names)) }
+                div #board sse-swap="board" { (board(&gw, &snap)) }
             }
             section.card.glass aria-labelledby="feed-title" {
                 header.card-head {

@@ -5,7 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use maud::{html, Markup};
 use uuid::Uuid;
@@ -14,8 +14,10 @@ use super::error::UiError;
 use super::layout::{shell, Header, Page};
 use super::session::{AdminSession, OwnerSession, Session, Who};
 use super::view::{self, field, form_pairs};
+use crate::audit::AuditEvent;
 use crate::gateway::Gateway;
-use crate::store::{Agent, AuditQuery};
+use crate::http::extract::RequestId;
+use crate::store::{Agent, AuditQuery, Outcome, SessionQuery};
 
 /// How many recent calls a drawer shows.
 const RECENT: u32 = 30;
@@ -33,11 +35,57 @@ async fn recent(gw: &Gateway, agent: Uuid, limit: u32) -> Result<Markup, UiError
     Ok(view::audit_table(&rows, Utc::now(), false))
 }
 
-/// The agent's work sessions (filled in by the work-session wiring).
-fn sessions(_gw: &Gateway, _agent: &Agent, _csrf: &str) -> Markup {
-    html! {
-        p.muted { "No work session reported yet. An agent in reporting mode starts one when it picks up a card." }
+/// How many of an agent's sessions a drawer shows.
+const SESSIONS: u32 = 5;
+
+/// The agent's latest work sessions: state, what it reported vs what the gateway
+/// observed, and a stop button for an open one.
+async fn sessions(
+    gw: &Gateway,
+    agent: &Agent,
+    owner: Option<Uuid>,
+    csrf: &str,
+) -> Result<Markup, UiError> {
+    let list = gw
+        .work_sessions(&SessionQuery {
+            agent_id: Some(agent.id),
+            owner_id: owner,
+            limit: SESSIONS,
+            ..SessionQuery::default()
+        })
+        .await?;
+    let mut details = Vec::with_capacity(list.len());
+    for s in &list {
+        details.push(gw.work_session(s.id, owner).await?);
     }
+    let now = Utc::now();
+    Ok(html! {
+        @if details.is_empty() {
+            p.muted { "No work session reported yet. An agent in reporting mode starts one when it picks up a card." }
+        }
+        @for d in &details {
+            @let s = &d.session;
+            div.work-session data-session=(s.id) data-session-state=(s.state) {
+                p {
+                    strong { (s.card) } " · " span class={"badge " (s.state)} { (s.state.replace('_', " ")) }
+                    " · started " (view::ago(s.started_at, now))
+                    " · last activity " (view::ago(s.last_call_at.map_or(s.last_report_at, |c| c.max(s.last_report_at)), now))
+                }
+                p { (s.intent) }
+                p.small { strong { "Reported vs observed: " } (d.comparison) }
+                @if let Some(stop) = &s.stop {
+                    p.small.muted { "Stop asked by " (stop.requested_by) " " (view::ago(stop.requested_at, now)) ": " (stop.reason) }
+                } @else if s.ended_at.is_none() {
+                    form.row method="post" action={"/ui/work-sessions/" (s.id) "/stop"} {
+                        input type="hidden" name="csrf" value=(csrf);
+                        label.visually-hidden for={"stop-reason-" (s.id)} { "Why stop this session" }
+                        input id={"stop-reason-" (s.id)} name="reason" required maxlength="500" placeholder="Why stop (the agent is told)";
+                        button.danger type="submit" aria-label={"Ask session on " (s.card) " to stop"} { "Ask to stop" }
+                    }
+                }
+            }
+        }
+    })
 }
 
 /// `GET /ui/agents/{id}` (htmx): the owner's drawer.
@@ -59,9 +107,9 @@ pub async fn owner_drawer(
                 h3 #drawer-title { (agent.name) }
                 button.ghost type="button" data-close-drawer aria-label="Close" { "×" }
             }
-            p { (view::status_badge(&agent)) " · " (view::liveness_words(view::last_seen(&gw, &agent), Utc::now())) }
+            p { (view::status_badge(&agent)) " · " (view::liveness_words(&gw, view::last_seen(&gw, &agent), Utc::now())) }
             h4 { "Work sessions" }
-            (sessions(&gw, &agent, &session.csrf))
+            (sessions(&gw, &agent, Some(me.id), &session.csrf).await?)
             h4 { "Recent calls" }
             (calls)
         }
@@ -93,20 +141,20 @@ pub async fn admin_timeline(
             header.card-head {
                 h1 { (agent.name) }
                 @if agent.status != crate::store::AgentStatus::Revoked {
-                    button.danger type="button" data-dialog-open={"revoke-" (agent.id)} aria-label={"Revoke " (agent.name)} { "Revoke" }
-                    (super::owner::revoke_dialog(&agent, &format!("/ui/admin/agents/{}/revoke", agent.id), &session.csrf))
+                    (super::owner::revoke_button(&agent, &format!("/ui/admin/agents/{}/revoke", agent.id)))
+                    (super::owner::revoke_dialog(&session.csrf))
                 }
             }
             dl.facts {
                 dt { "Status" } dd { (view::status_badge(&agent)) }
-                dt { "Liveness" } dd { (view::liveness_words(view::last_seen(&gw, &agent), Utc::now())) }
+                dt { "Liveness" } dd { (view::liveness_words(&gw, view::last_seen(&gw, &agent), Utc::now())) }
                 dt { "Owner" } dd { (owner.as_ref().map_or("—", |o| o.display_name.as_str())) " (" code { (agent.owner_id) } ")" }
-                dt { "Client" } dd { (super::owner::client_of(&gw, &agent)) }
+                dt { "Client" } dd { (super::snapshot::client_of(&agent)) }
                 dt { "Projects" } dd { (view::grants(&agent, &view::project_names(&gw).await)) }
                 dt { "Token" } dd { code { (view::token_prefix(&agent)) } }
             }
             h2 { "Work sessions" }
-            (sessions(&gw, &agent, &session.csrf))
+            (sessions(&gw, &agent, None, &session.csrf).await?)
             h2 { "Timeline (newest first)" }
             (calls)
             p { a href={"/ui/admin/audit/export?format=csv&agent_id=" (agent.id)} { "Export this agent's log (CSV)" } }
@@ -115,9 +163,11 @@ pub async fn admin_timeline(
     Ok(Page(shell(&agent.name, &header, body)))
 }
 
-/// `POST /ui/work-sessions/{id}/stop`: asks a work session to stop.
+/// `POST /ui/work-sessions/{id}/stop`: asks a work session to stop (owner: only their
+/// agents' sessions), audited; back to where the button was.
 pub async fn stop_session(
     State(gw): State<Gateway>,
+    RequestId(request_id): RequestId,
     headers: HeaderMap,
     Path(session_id): Path<Uuid>,
     body: Bytes,
@@ -127,12 +177,34 @@ pub async fn stop_session(
         .ok_or(UiError::OwnerSignIn)?;
     let form = form_pairs(&body);
     session.check(&gw, &headers, field(&form, "csrf"))?;
-    let _back = match session.who {
-        Who::Admin => "/ui/admin",
-        Who::Owner(_) => "/ui/agents",
+    let reason = super::owner::reason_of(&form)?;
+    let (owner, by) = match &session.who {
+        Who::Admin => (None, "admin"),
+        Who::Owner(user) => (Some(user.id), "owner"),
     };
-    // Wired to the work sessions once they exist (issue 15).
-    Err::<Response, _>(UiError::NotFound(format!(
-        "no work session {session_id} is open"
-    )))
+    let event = AuditEvent::start(&request_id, &format!("{by}.work_session.stop"))
+        .target(session_id.to_string());
+    let event = match owner {
+        Some(o) => event.owner(o),
+        None => event,
+    };
+    let result = gw
+        .request_session_stop(session_id, owner, by, &reason)
+        .await;
+    let row = match &result {
+        Ok(v) => event
+            .agent(v.agent_id, v.owner_id)
+            .finish(Outcome::Allowed, Some(reason)),
+        Err(e) => event.finish(Outcome::Failed, Some(e.to_string())),
+    };
+    gw.auditor
+        .record(row)
+        .await
+        .map_err(|e| UiError::Internal(e.to_string()))?;
+    let view = result?;
+    let back = match owner {
+        None => format!("/ui/admin/agents/{}", view.agent_id),
+        Some(_) => "/ui/agents".to_owned(),
+    };
+    Ok(Redirect::to(&back).into_response())
 }

@@ -4,7 +4,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 
-use crate::gateway::GatewayError;
+use crate::gateway::{GatewayError, SessionError};
 use crate::store::StoreError;
 
 /// Why a page request was not served.
@@ -40,6 +40,21 @@ pub enum UiError {
     /// Anything else (logged, not shown).
     #[error("internal error")]
     Internal(String),
+}
+
+impl From<SessionError> for UiError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Unknown(_) | SessionError::NotYours(_) => {
+                UiError::NotFound(e.to_string())
+            }
+            SessionError::Ended { .. }
+            | SessionError::StopPending(_)
+            | SessionError::Invalid(_) => UiError::Invalid(e.to_string()),
+            SessionError::Store(s) => UiError::Store(s),
+            SessionError::Tasker(t) => UiError::Internal(t.to_string()),
+        }
+    }
 }
 
 impl UiError {

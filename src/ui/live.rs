@@ -19,12 +19,12 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
-use super::admin::{self, Owners};
+use super::admin;
 use super::error::UiError;
 use super::session::{AdminSession, OwnerSession};
+use super::snapshot::Snapshot;
 use crate::events::LiveEvent;
 use crate::gateway::Gateway;
-use crate::store::Agent;
 
 /// How often a board is re-rendered without events (ages, stale agents).
 pub const AGE_TICK: Duration = Duration::from_secs(2);
@@ -71,32 +71,15 @@ struct AdminState {
     rx: broadcast::Receiver<Arc<LiveEvent>>,
     tick: tokio::time::Interval,
     closing: watch::Receiver<bool>,
-    agents: Vec<Agent>,
-    owners: Owners,
-    names: super::view::ProjectNames,
+    snap: Snapshot,
     last_board: tokio::time::Instant,
     first: bool,
 }
 
 impl AdminState {
-    async fn reload(&mut self) {
-        match self.gw.store.list_agents(None).await {
-            Ok(agents) => self.agents = agents,
-            Err(e) => tracing::warn!(error = %e, "live board could not reload agents"),
-        }
-        match admin::owners(&self.gw).await {
-            Ok(owners) => self.owners = owners,
-            Err(e) => tracing::warn!(error = %e, "live board could not reload owners"),
-        }
-        self.names = super::view::project_names(&self.gw).await;
-    }
-
     fn board(&mut self) -> Event {
         self.last_board = tokio::time::Instant::now();
-        event(
-            "board",
-            admin::board(&self.gw, &self.agents, &self.owners, &self.names),
-        )
+        event("board", admin::board(&self.gw, &self.snap))
     }
 
     async fn step(&mut self) -> Option<Vec<Event>> {
@@ -108,16 +91,21 @@ impl AdminState {
             match next(&mut self.rx, &mut self.tick, &mut self.closing).await {
                 Wake::End => return None,
                 Wake::Lagged => {
-                    self.reload().await;
+                    match Snapshot::load(&self.gw, None).await {
+                        Ok(fresh) => self.snap = fresh,
+                        Err(e) => tracing::warn!(error = %e, "live board could not reload"),
+                    }
                     vec![self.board()]
                 }
                 Wake::Tick => vec![self.board()],
                 Wake::Event(e) => {
-                    let mut out = vec![event("feed", admin::feed_item(&e, &self.owners))];
-                    if e.changes_agents() {
-                        self.reload().await;
-                        out.push(self.board());
-                    } else if self.last_board.elapsed() >= THROTTLE {
+                    let mut out = vec![event("feed", admin::feed_item(&e, &self.snap.owners))];
+                    let before = self.snap.agents.len();
+                    self.snap.apply(&self.gw, &e).await;
+                    if e.changes_agents()
+                        || before != self.snap.agents.len()
+                        || self.last_board.elapsed() >= THROTTLE
+                    {
                         out.push(self.board());
                     }
                     out
@@ -127,6 +115,13 @@ impl AdminState {
     }
 }
 
+fn tick(every: Duration) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.reset();
+    tick
+}
+
 /// `GET /ui/admin/stream`.
 pub async fn admin_stream(
     AdminSession(_): AdminSession,
@@ -134,20 +129,13 @@ pub async fn admin_stream(
     Extension(Closing(closing)): Extension<Closing>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, UiError> {
     let rx = gw.auditor.live().subscribe();
-    let agents = gw.store.list_agents(None).await?;
-    let owners = admin::owners(&gw).await?;
-    let names = super::view::project_names(&gw).await;
-    let mut tick = tokio::time::interval(AGE_TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.reset();
+    let snap = Snapshot::load(&gw, None).await?;
     let state = AdminState {
         gw,
         rx,
-        tick,
+        tick: tick(AGE_TICK),
         closing,
-        agents,
-        owners,
-        names,
+        snap,
         last_board: tokio::time::Instant::now(),
         first: true,
     };
@@ -162,45 +150,38 @@ pub async fn admin_stream(
 struct OwnerState {
     gw: Gateway,
     me: Uuid,
-    csrf: String,
+    /// The list as last sent (a tick that changes nothing sends nothing).
+    shown: String,
     rx: broadcast::Receiver<Arc<LiveEvent>>,
     tick: tokio::time::Interval,
     closing: watch::Receiver<bool>,
-    agents: Vec<Agent>,
-    names: super::view::ProjectNames,
+    snap: Snapshot,
 }
 
 impl OwnerState {
     fn mine(&self, e: &LiveEvent) -> bool {
         e.owner_id == Some(self.me)
             || e.subject()
-                .is_some_and(|id| self.agents.iter().any(|a| a.id == id))
+                .is_some_and(|id| self.snap.agents.iter().any(|a| a.id == id))
     }
 
-    /// Re-reads the owner's agents; `false` when the owner may no longer sign in.
-    async fn reload(&mut self) -> bool {
-        match self.gw.store.get_user(self.me).await {
-            Ok(Some(user)) if user.blocked => return false,
-            Ok(None) => return false,
-            _ => {}
-        }
-        match self.gw.store.list_agents(Some(self.me)).await {
-            Ok(agents) => self.agents = agents,
-            Err(e) => tracing::warn!(error = %e, "owner stream could not reload agents"),
-        }
-        self.names = super::view::project_names(&self.gw).await;
-        true
+    /// Whether the owner may still be signed in (a blocked owner's stream ends).
+    async fn still_allowed(&self) -> bool {
+        !matches!(self.gw.store.get_user(self.me).await, Ok(Some(u)) if u.blocked)
     }
 
-    fn list(&self) -> Event {
-        event(
-            "agents",
-            super::owner::agents_list(&self.gw, &self.agents, &self.csrf, &self.names),
-        )
+    /// The list, when it differs from what the page shows.
+    fn list(&mut self) -> Option<Event> {
+        let html = super::owner::agents_list(&self.gw, &self.snap).into_string();
+        if html == self.shown {
+            return None;
+        }
+        self.shown.clone_from(&html);
+        Some(Event::default().event("agents").data(html))
     }
 
     fn pairing(&self, agent: Uuid) -> Option<Event> {
-        let a = self.agents.iter().find(|a| a.id == agent)?;
+        let a = self.snap.agents.iter().find(|a| a.id == agent)?;
         Some(event(
             &super::pairing::event_name(agent),
             super::pairing::status(&self.gw, a),
@@ -212,17 +193,19 @@ impl OwnerState {
             match next(&mut self.rx, &mut self.tick, &mut self.closing).await {
                 Wake::End => return None,
                 Wake::Lagged => {
-                    if !self.reload().await {
-                        return None;
+                    match Snapshot::load(&self.gw, Some(self.me)).await {
+                        Ok(fresh) => self.snap = fresh,
+                        Err(e) => tracing::warn!(error = %e, "owner stream could not reload"),
                     }
-                    vec![self.list()]
+                    self.list().into_iter().collect()
                 }
-                Wake::Tick => vec![self.list()],
+                Wake::Tick => self.list().into_iter().collect(),
                 Wake::Event(e) if self.mine(&e) => {
-                    if e.changes_agents() && !self.reload().await {
+                    if e.changes_agents() && !self.still_allowed().await {
                         return None;
                     }
-                    let mut out = vec![self.list()];
+                    self.snap.apply(&self.gw, &e).await;
+                    let mut out: Vec<Event> = self.list().into_iter().collect();
                     if let Some(p) = e.subject().and_then(|id| self.pairing(id)) {
                         out.push(p);
                     }
@@ -236,25 +219,21 @@ impl OwnerState {
 
 /// `GET /ui/agents/stream`.
 pub async fn owner_stream(
-    OwnerSession(session, me): OwnerSession,
+    OwnerSession(_, me): OwnerSession,
     State(gw): State<Gateway>,
     Extension(Closing(closing)): Extension<Closing>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, UiError> {
     let rx = gw.auditor.live().subscribe();
-    let agents = gw.store.list_agents(Some(me.id)).await?;
-    let gw_names = gw.clone();
-    let mut tick = tokio::time::interval(AGE_TICK * 3);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.reset();
+    let snap = Snapshot::load(&gw, Some(me.id)).await?;
+    let shown = super::owner::agents_list(&gw, &snap).into_string();
     let state = OwnerState {
         gw,
         me: me.id,
-        csrf: session.csrf,
+        shown,
         rx,
-        tick,
+        tick: tick(AGE_TICK),
         closing,
-        agents,
-        names: super::view::project_names(&gw_names).await,
+        snap,
     };
     let events = stream::unfold(state, |mut s| async move {
         let out = s.step().await?;

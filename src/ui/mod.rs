@@ -9,6 +9,7 @@
 //!   [`audit_log`] — the audit log and its export;
 //! * [`live`] — the pages' SSE streams, fed by [`crate::events::Hub`];
 //! * [`view`] — rendering shared by pages (liveness in words, agent rows);
+//!   [`snapshot`] — what a page renders from, refreshed only on events;
 //! * [`layout`] — the page shell and the round toggle; [`assets`] — CSS and scripts;
 //! * [`error`] — the pages' error type.
 
@@ -23,6 +24,7 @@ pub mod live;
 pub mod owner;
 pub mod pairing;
 pub mod session;
+pub mod snapshot;
 pub mod view;
 
 use axum::routing::{get, post};

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::error::UiError;
 use super::layout::{shell, Header, Page};
 use super::session::OwnerSession;
+use super::snapshot::{client_of, session_words, Snapshot};
 use super::view::{self, field, fields, form_pairs};
 use crate::audit::AuditEvent;
 use crate::gateway::{CreateAgent, Gateway};
@@ -22,7 +23,7 @@ use crate::store::{Agent, AgentStatus, Outcome, User};
 
 /// The scope presets of the create form: name, label, scopes.
 pub const PRESETS: &[(&str, &str, &[&str])] = &[
-    ("report", "Report only", &["cards:read", "comments:write"]),
+    ("report", "Report only", &["cards:read", "sessions:write"]),
     ("read", "Read", &["cards:read"]),
     (
         "comment",
@@ -39,6 +40,7 @@ pub const PRESETS: &[(&str, &str, &[&str])] = &[
             "labels:write",
             "assign:write",
             "blocks:write",
+            "sessions:write",
         ],
     ),
 ];
@@ -49,13 +51,9 @@ pub fn entitled(user: &User) -> bool {
 }
 
 /// The owner's agents, as the card lists them (also pushed by the page's stream).
-pub fn agents_list(
-    gw: &Gateway,
-    agents: &[Agent],
-    csrf: &str,
-    names: &view::ProjectNames,
-) -> Markup {
+pub fn agents_list(gw: &Gateway, snap: &Snapshot) -> Markup {
     let now = Utc::now();
+    let agents = &snap.agents;
     html! {
         @if agents.is_empty() {
             p.muted { "No agents yet. Create one below, then pair Codex with it." }
@@ -72,20 +70,18 @@ pub fn agents_list(
                         tr data-agent=(a.id) data-status=(a.status.as_str()) {
                             td { strong { (a.name) } }
                             td { (view::status_badge(a)) }
-                            td { (view::grants(a, names)) }
+                            td { (view::grants(a, &snap.names)) }
                             td { code { (view::token_prefix(a)) } }
-                            td { (client_of(gw, a)) }
-                            td { (view::liveness_words(view::last_seen(gw, a), now)) }
-                            td { (session_of(gw, a)) }
+                            td { (client_of(a)) }
+                            td { (view::liveness_words(gw, view::last_seen(gw, a), now)) }
+                            td { (session_words(gw, snap.session_of(a.id), now)) }
                             td.actions {
                                 button.ghost type="button" hx-get={"/ui/agents/" (a.id)} hx-target="#drawer"
                                     aria-label={"Details of " (a.name)} { "Details" }
                                 button.ghost type="button" hx-get={"/ui/agents/" (a.id) "/setup"} hx-target="#drawer"
                                     aria-label={"Pairing instructions for " (a.name)} { "Setup" }
                                 @if a.status != AgentStatus::Revoked {
-                                    button.danger type="button" data-dialog-open={"revoke-" (a.id)}
-                                        aria-label={"Revoke " (a.name)} { "Revoke" }
-                                    (revoke_dialog(a, &format!("/ui/agents/{}/revoke", a.id), csrf))
+                                    (revoke_button(a, &format!("/ui/agents/{}/revoke", a.id)))
                                 }
                             }
                         }
@@ -96,29 +92,28 @@ pub fn agents_list(
     }
 }
 
-/// The client an agent last connected with, when known.
-pub fn client_of(_gw: &Gateway, _agent: &Agent) -> Markup {
-    html! { span.muted { "—" } }
-}
-
-/// The agent's open work session, when it has one.
-pub fn session_of(_gw: &Gateway, _agent: &Agent) -> Markup {
-    html! { span.muted { "none" } }
-}
-
-/// The confirmation dialog of a revoke: a reason is required.
-pub fn revoke_dialog(agent: &Agent, action: &str, csrf: &str) -> Markup {
+/// A revoke button: opens the page's one [`revoke_dialog`] for this agent.
+pub fn revoke_button(agent: &Agent, action: &str) -> Markup {
     html! {
-        dialog.glass id={"revoke-" (agent.id)} aria-labelledby={"revoke-title-" (agent.id)} {
-            form method="post" action=(action) {
-                h2 id={"revoke-title-" (agent.id)} { "Revoke " (agent.name) "?" }
+        button.danger type="button" data-revoke=(action) data-agent=(agent.id) data-name=(agent.name)
+            aria-label={"Revoke " (agent.name)} { "Revoke" }
+    }
+}
+
+/// The page's confirmation dialog of a revoke (outside any live-updated region, so an
+/// update never closes it under the reader): a reason is required.
+pub fn revoke_dialog(csrf: &str) -> Markup {
+    html! {
+        dialog.glass #revoke-dialog aria-labelledby="revoke-title" {
+            form method="post" action="" {
+                h2 #revoke-title { "Revoke " span data-revoke-name { "this agent" } "?" }
                 p { "Its token stops working at once and open streams close. This cannot be undone: create a new agent to reconnect." }
                 input type="hidden" name="csrf" value=(csrf);
-                label for={"reason-" (agent.id)} { "Reason (kept in the audit log)" }
-                input id={"reason-" (agent.id)} name="reason" required maxlength="500" placeholder="e.g. laptop lost";
+                label for="revoke-reason" { "Reason (kept in the audit log)" }
+                input #revoke-reason name="reason" required maxlength="500" placeholder="e.g. laptop lost";
                 div.row {
                     button.ghost type="button" data-dialog-close { "Cancel" }
-                    button.danger type="submit" { "Revoke " (agent.name) }
+                    button.danger type="submit" { "Revoke" }
                 }
             }
         }
@@ -168,8 +163,7 @@ pub async fn page(
     OwnerSession(session, me): OwnerSession,
     State(gw): State<Gateway>,
 ) -> Result<Page, UiError> {
-    let agents = gw.store.list_agents(Some(me.id)).await?;
-    let names = view::project_names(&gw).await;
+    let snap = Snapshot::load(&gw, Some(me.id)).await?;
     let header = Header {
         who: &me.display_name,
         csrf: &session.csrf,
@@ -187,9 +181,9 @@ pub async fn page(
                     ". An administrator of your organisation (client " code { (me.client_id) }
                     ") can grant it in Launcher, or the gateway admin on its admin page."
                 }
-                @if !agents.is_empty() {
+                @if !snap.agents.is_empty() {
                     h2 { "Your agents (disabled while the module is off)" }
-                    (agents_list(&gw, &agents, &session.csrf, &names))
+                    (agents_list(&gw, &snap))
                 }
             }
         };
@@ -209,9 +203,10 @@ pub async fn page(
                     span.live data-live-indicator role="status" aria-live="polite" { "Connecting…" }
                 }
                 p.muted { "Agents act for you in the projects you grant, with the scopes you pick. Each has its own token; revoke it at any time." }
-                div #agents-list sse-swap="agents" { (agents_list(&gw, &agents, &session.csrf, &names)) }
+                div #agents-list sse-swap="agents" { (agents_list(&gw, &snap)) }
                 div #created aria-live="polite" {}
                 (create_form(&projects, &session.csrf))
+                (revoke_dialog(&session.csrf))
             }
             aside #drawer.drawer aria-live="polite" {}
         }

@@ -26,14 +26,18 @@ pub fn status(gw: &Gateway, agent: &Agent) -> Markup {
     let activity = gw.auditor.live().activity(agent.id);
     let token_used = agent.tokens.iter().filter_map(|t| t.last_used_at).min();
     let first = activity.map(|a| a.first_at).or(token_used);
-    let client = super::owner::client_of(gw, agent).into_string();
+    let client = agent
+        .client
+        .as_ref()
+        .map(|c| super::snapshot::client_label(&c.name, &c.version));
+    let first = first.or(agent.client.as_ref().map(|c| c.seen_at));
     html! {
         @match first {
             Some(at) => {
                 span.pairing.connected data-pairing="connected" {
                     span.dot aria-hidden="true" {} "Connected: "
-                    @if client.contains("—") { "first call " } @else { (maud::PreEscaped(client)) " · first call " }
-                    (super::view::ago(at, Utc::now()))
+                    @if let Some(client) = client { (client) " · " }
+                    "first call " (super::view::ago(at, Utc::now()))
                 }
             }
             None => {

@@ -8,11 +8,6 @@ use crate::events::EventKind;
 use crate::gateway::Gateway;
 use crate::store::{Agent, AgentStatus, AuditEntry};
 
-/// An agent is "active" when its last request is this recent.
-pub const ACTIVE_SECS: i64 = 120;
-/// …and "stale" when its last request is older than this (idle in between).
-pub const STALE_SECS: i64 = 15 * 60;
-
 /// `12 s ago`, `3 min ago`, `2 h ago`, `4 d ago`.
 pub fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let secs = (now - at).num_seconds().max(0);
@@ -32,23 +27,25 @@ pub fn clock(at: DateTime<Utc>) -> String {
 /// How recently an agent was heard from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Liveness {
-    /// A request in the last [`ACTIVE_SECS`].
+    /// A request within `GATEWAY_ACTIVE_SECS` (default 2 min).
     Active,
     /// Heard from, but not that recently.
     Idle,
-    /// Silent for more than [`STALE_SECS`].
+    /// Silent for longer than `GATEWAY_SESSION_STALE_SECS` (default 5 min).
     Stale,
     /// Never called the gateway.
     Never,
 }
 
 impl Liveness {
-    /// From the last request's time.
-    pub fn of(last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Self {
+    /// From the last request's time, with the gateway's windows.
+    pub fn of(gw: &Gateway, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Self {
+        let active = i64::try_from(gw.config.active_window.as_secs()).unwrap_or(i64::MAX);
+        let stale = i64::try_from(gw.config.session_stale.as_secs()).unwrap_or(i64::MAX);
         match last.map(|at| (now - at).num_seconds()) {
             None => Liveness::Never,
-            Some(s) if s <= ACTIVE_SECS => Liveness::Active,
-            Some(s) if s <= STALE_SECS => Liveness::Idle,
+            Some(s) if s <= active => Liveness::Active,
+            Some(s) if s <= stale.max(active) => Liveness::Idle,
             Some(_) => Liveness::Stale,
         }
     }
@@ -69,12 +66,13 @@ impl Liveness {
 pub fn last_seen(gw: &Gateway, agent: &Agent) -> Option<DateTime<Utc>> {
     let hub = gw.auditor.live().activity(agent.id).map(|a| a.last_at);
     let token = agent.tokens.iter().filter_map(|t| t.last_used_at).max();
-    hub.max(token)
+    let client = agent.client.as_ref().map(|c| c.seen_at);
+    hub.max(token).max(client)
 }
 
 /// `last request 12 s ago (active)`, or `never connected`.
-pub fn liveness_words(last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Markup {
-    let live = Liveness::of(last, now);
+pub fn liveness_words(gw: &Gateway, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Markup {
+    let live = Liveness::of(gw, last, now);
     html! {
         span class={"liveness " (live.word().replace(' ', "-"))} {
             span.dot aria-hidden="true" {}

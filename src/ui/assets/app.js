@@ -87,6 +87,14 @@
       } else if (src.select) {
         src.select(); document.execCommand("copy"); done();
       }
+    } else if (t.matches("[data-revoke]")) {
+      var rd = document.getElementById("revoke-dialog");
+      if (!rd) return;
+      rd.querySelector("form").setAttribute("action", t.dataset.revoke);
+      rd.querySelector("[data-revoke-name]").textContent = t.dataset.name;
+      rd.querySelector("button[type=submit]").textContent = "Revoke " + t.dataset.name;
+      rd.querySelector("input[name=reason]").value = "";
+      rd.showModal();
     } else if (t.matches("[data-dialog-open]")) {
       var dialog = document.getElementById(t.dataset.dialogOpen);
       if (dialog && dialog.showModal) dialog.showModal();

@@ -41,49 +41,77 @@ async fn user(app: &TestApp, name: &str, entitled: bool) -> Uuid {
     id
 }
 
-/// A Codex-like MCP client: initialize (with Codex's client info), then one tool call.
-async fn codex_calls(app: &TestApp, token: &str) {
-    let post = |body: Value, session: Option<&str>| {
-        let mut req = app
+/// A Codex-like MCP client: initialize with Codex's client info, then tool calls.
+struct Codex<'a> {
+    app: &'a TestApp,
+    token: String,
+    session: String,
+}
+
+impl<'a> Codex<'a> {
+    fn post(&self, body: Value, session: bool) -> reqwest::RequestBuilder {
+        let mut req = self
+            .app
             .http
-            .post(app.url("/mcp"))
-            .bearer_auth(token)
+            .post(self.app.url("/mcp"))
+            .bearer_auth(&self.token)
             .header("accept", "application/json, text/event-stream")
             .json(&body);
-        if let Some(s) = session {
+        if session {
             req = req
-                .header("mcp-session-id", s)
+                .header("mcp-session-id", &self.session)
                 .header("mcp-protocol-version", "2025-06-18");
         }
-        req.send()
-    };
-    let init = post(
-        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "codex-mcp-client", "version": "0.46.0"}}}),
-        None,
-    )
-    .await
-    .unwrap();
-    assert_eq!(init.status(), 200);
-    let session = init.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let note = post(
-        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-        Some(&session),
-    )
-    .await
-    .unwrap();
-    assert_eq!(note.status(), 202);
-    let call = post(
-        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_projects", "arguments": {}}}),
-        Some(&session),
-    )
-    .await
-    .unwrap();
-    assert_eq!(call.status(), 200);
+        req
+    }
+
+    async fn connect(app: &'a TestApp, token: &str) -> Self {
+        let mut me = Self {
+            app,
+            token: token.to_owned(),
+            session: String::new(),
+        };
+        let init = me
+            .post(
+                json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                    "protocolVersion": "2025-06-18", "capabilities": {},
+                    "clientInfo": {"name": "codex-mcp-client", "version": "0.46.0"}}}),
+                false,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(init.status(), 200);
+        me.session = init.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let note = me
+            .post(
+                json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+                true,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(note.status(), 202);
+        me
+    }
+
+    async fn call(&self, name: &str, args: Value) -> Value {
+        let resp = self
+            .post(
+                json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": args}}),
+                true,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.unwrap();
+        assert_ne!(body["result"]["isError"], json!(true), "{name}: {body}");
+        body
+    }
 }
 
 async fn admin_sign_in(app: &TestApp, b: &Browser) {
@@ -106,7 +134,8 @@ async fn pages_in_a_real_browser() {
     let Some(driver) = Driver::start().await else {
         return;
     };
-    let app = TestApp::spawn(Engine::Sqlite).await;
+    // A short stale interval, so a silent work session turns stale within the test.
+    let app = TestApp::spawn_with(Engine::Sqlite, &[("GATEWAY_SESSION_STALE_SECS", "3")]).await;
     let owner = user(&app, "Ada Owner", true).await;
     let project = app.project("WEB", &[(owner, "Ada Owner", 20)]).await;
     let outsider = user(&app, "Bob Unentitled", false).await;
@@ -158,7 +187,10 @@ async fn pages_in_a_real_browser() {
     assert!(tabs.contains("export NODEDC_AGENT_TOKEN="), "{tabs}");
 
     // --- a real MCP client's call flips the pairing panel, pushed ---------------------
-    codex_calls(&app, &token).await;
+    Codex::connect(&app, &token)
+        .await
+        .call("list_projects", json!({}))
+        .await;
     b.wait_for(
         "#pairing-status [data-pairing=connected]",
         PUSHED,
@@ -199,12 +231,12 @@ async fn pages_in_a_real_browser() {
             "the agent on the board",
         )
         .await;
-    b.click(&format!("button[data-dialog-open='revoke-{agent_id}']"))
+    b.click(&format!("button[data-revoke][data-agent='{agent_id}']"))
         .await;
-    b.type_into(&format!("#reason-{agent_id}"), "laptop lost")
+    b.wait_for("#revoke-dialog[open]", LOADED, "the revoke confirmation")
         .await;
-    b.click(&format!("#revoke-{agent_id} button[type=submit]"))
-        .await;
+    b.type_into("#revoke-reason", "laptop lost").await;
+    b.click("#revoke-dialog button[type=submit]").await;
     admin
         .wait_for(
             &format!("#agent-table tr[data-agent='{agent_id}'][data-status=revoked]"),
@@ -225,8 +257,42 @@ async fn pages_in_a_real_browser() {
         "the revoked token no longer works"
     );
 
+    // --- a work session: shown on the board, then stale once the agent goes silent ---
+    let (status, created) = app
+        .admin(
+            Method::POST,
+            "/api/v1/admin/agents",
+            Some(json!({"owner_id": owner, "name": "desktop-codex", "grants": [{"project_id": project, "scopes": ["cards:read", "cards:write", "sessions:write"]}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let second = created["agent_id"].as_str().unwrap().to_owned();
+    let codex = Codex::connect(&app, created["token"].as_str().unwrap()).await;
+    codex
+        .call(
+            "create_card",
+            json!({"project_id": project, "name": "Login fails", "idempotency_key": "k-card-1"}),
+        )
+        .await;
+    codex
+        .call("start_work_session", json!({"card": "WEB-1", "intent": "fix the login bug", "idempotency_key": "k-session-1"}))
+        .await;
+    admin
+        .wait_for(
+            &format!("#agent-table tr[data-agent='{second}'] [data-session-state=in_progress]"),
+            PUSHED,
+            "the open work session on the board",
+        )
+        .await;
+    admin
+        .wait_for(
+            &format!("#agent-table tr[data-agent='{second}'] [data-session-state=stale]"),
+            Duration::from_secs(15),
+            "the silent session turned stale without a reload",
+        )
+        .await;
+
     // --- the entitlement switched off: the owner's agents shown disabled -------------
-    let (second, _) = app.agent(owner, "desktop-codex", &[&project]).await;
     b.wait_for(
         &format!("#agents-list tr[data-agent='{second}'][data-status=active]"),
         PUSHED,

@@ -233,14 +233,12 @@ async fn admin_flow(engine: Engine) {
     let text = csv.text().await.unwrap();
     assert!(text.starts_with("id,at,request_id"), "{text}");
     assert!(text.contains("admin.agent.create"), "{text}");
-    let jsonl = get(&format!(
-        "/ui/admin/audit/export?format=jsonl&action=create"
-    ))
-    .await
-    .unwrap()
-    .text()
-    .await
-    .unwrap();
+    let jsonl = get("/ui/admin/audit/export?format=jsonl&action=create")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let rows: Vec<Value> = jsonl
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

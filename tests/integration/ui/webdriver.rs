@@ -185,15 +185,28 @@ impl Browser {
             .to_owned()
     }
 
-    /// Clicks the element (a real click, through WebDriver).
+    /// Clicks the element (a real click, through WebDriver). A live page may replace
+    /// the element between finding and clicking it: then it is found again.
     pub async fn click(&self, css: &str) {
-        let id = self.element(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            Some(json!({})),
-        )
-        .await;
+        for _ in 0..5 {
+            let id = self.element(css).await;
+            let resp: Value = self
+                .http
+                .post(format!("{}/element/{id}/click", self.url))
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            match resp["value"]["error"].as_str() {
+                None => return,
+                Some("stale element reference") => continue,
+                Some(_) => panic!("click {css}: {}", resp["value"]),
+            }
+        }
+        panic!("click {css}: the element kept being replaced");
     }
 
     /// Types into the element.
