@@ -120,6 +120,26 @@ impl LiveEvent {
         }
     }
 
+    /// The page's view of a stored audit row (the feed's recent history).
+    pub fn of_entry(e: &crate::store::AuditEntry) -> Self {
+        Self {
+            at: e.at,
+            kind: classify_parts(
+                &e.action,
+                &e.outcome,
+                e.reason.as_deref(),
+                e.agent_id.is_some(),
+            ),
+            action: e.action.clone(),
+            agent_id: e.agent_id,
+            owner_id: e.owner_id,
+            project_id: e.project_id.clone(),
+            target: e.target.clone(),
+            outcome: e.outcome.clone(),
+            reason: e.reason.clone(),
+        }
+    }
+
     /// Whether it may change an agent's status or a user's standing (pages reload their
     /// list of agents on these).
     pub fn changes_agents(&self) -> bool {
@@ -138,8 +158,22 @@ impl LiveEvent {
 
 /// The feed's kind of an audit row.
 pub fn classify(row: &AuditRow) -> EventKind {
-    let action = row.action.as_str();
-    let reason = row.reason.as_deref().unwrap_or("");
+    classify_parts(
+        &row.action,
+        row.outcome.as_str(),
+        row.reason.as_deref(),
+        row.agent_id.is_some(),
+    )
+}
+
+/// [`classify`] from a row's parts (a stored row has its outcome as text).
+pub fn classify_parts(
+    action: &str,
+    outcome: &str,
+    reason: Option<&str>,
+    by_agent: bool,
+) -> EventKind {
+    let reason = reason.unwrap_or("");
     if action.ends_with(".agent.revoke") {
         return EventKind::Revocation;
     }
@@ -149,14 +183,14 @@ pub fn classify(row: &AuditRow) -> EventKind {
     if action == "admin.user.upsert" || action.starts_with("launcher.") {
         return EventKind::Entitlement;
     }
-    if row.outcome == Outcome::Denied {
+    if outcome == Outcome::Denied.as_str() {
         return if reason.starts_with("Rate limit") {
             EventKind::RateLimit
         } else {
             EventKind::Denial
         };
     }
-    if row.agent_id.is_some() && row.outcome == Outcome::Allowed {
+    if by_agent && outcome == Outcome::Allowed.as_str() {
         let write = crate::mcp::tools::ALL
             .iter()
             .find(|s| s.name == action)

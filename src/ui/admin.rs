@@ -14,12 +14,15 @@ use uuid::Uuid;
 use super::error::UiError;
 use super::layout::{shell, Header, Page};
 use super::session::AdminSession;
-use super::snapshot::{client_of, session_words, Owners, Snapshot};
+use super::snapshot::{client_of, session_words, Snapshot};
 use super::view::{self, field, form_pairs, Liveness};
 use crate::audit::AuditEvent;
 use crate::events::{EventKind, LiveEvent};
 use crate::gateway::Gateway;
 use crate::store::{AgentStatus, Outcome};
+
+/// How many recent audit rows the feed opens with.
+const RECENT_EVENTS: u32 = 40;
 
 /// The headline numbers.
 pub fn headline(gw: &Gateway, snap: &Snapshot) -> Markup {
@@ -103,7 +106,7 @@ pub fn table(gw: &Gateway, snap: &Snapshot) -> Markup {
                     tr data-agent=(a.id) data-status=(a.status.as_str()) {
                         td { a href={"/ui/admin/agents/" (a.id)} { strong { (a.name) } } }
                         td { (view::status_badge(a)) }
-                        td { (view::liveness_words(gw, view::last_seen(gw, a), now)) }
+                        td { (view::liveness_words(gw, a, now)) }
                         td { (owners.get(&a.owner_id).map_or("—", String::as_str)) }
                         td { (client_of(a)) }
                         td { (a.grants.iter().map(|g| view::project(names, &g.project_id)).collect::<Vec<_>>().join(", ")) }
@@ -124,7 +127,8 @@ pub fn board(gw: &Gateway, snap: &Snapshot) -> Markup {
 }
 
 /// One feed line.
-pub fn feed_item(event: &LiveEvent, owners: &Owners) -> Markup {
+pub fn feed_item(event: &LiveEvent, snap: &Snapshot) -> Markup {
+    let owners = &snap.owners;
     html! {
         li.event data-kind=(event.kind.key()) {
             time datetime=(event.at.to_rfc3339()) { (view::clock(event.at)) }
@@ -134,7 +138,7 @@ pub fn feed_item(event: &LiveEvent, owners: &Owners) -> Markup {
                 " · " a href={"/ui/admin/agents/" (agent)} { "agent " (view::short(&agent.to_string())) }
             }
             @if let Some(owner) = event.owner_id.and_then(|o| owners.get(&o)) { " · " (owner) }
-            @if let Some(p) = &event.project_id { " · " (p) }
+            @if let Some(p) = &event.project_id { " · " (view::project(&snap.names, p)) }
             @if event.outcome != "allowed" { " · " span class={"badge " (event.outcome)} { (event.outcome) } }
             @if let Some(reason) = &event.reason { span.reason { " — " (reason) } }
         }
@@ -148,6 +152,16 @@ pub async fn page(
 ) -> Result<Page, UiError> {
     let snap = Snapshot::load(&gw, None).await?;
     let users = super::entitlements::users(&gw, None).await?;
+    // The feed opens with the recent history, then the stream adds to it.
+    let recent = gw
+        .store
+        .list_audit(&crate::store::AuditQuery {
+            agent_id: None,
+            since: None,
+            before: None,
+            limit: RECENT_EVENTS,
+        })
+        .await?;
     let header = Header {
         who: "Gateway admin",
         csrf: &session.csrf,
@@ -185,7 +199,9 @@ pub async fn page(
                     button.ghost type="button" data-feed-pause aria-pressed="false" { "Pause" }
                 }
                 button.newer type="button" data-feed-newer hidden { span data-count { "0" } " new events" }
-                ol.feed #feed sse-swap="feed" aria-live="off" data-hide="read other" {}
+                ol.feed #feed sse-swap="feed" aria-live="off" data-hide="read other" {
+                    @for e in &recent { (feed_item(&LiveEvent::of_entry(e), &snap)) }
+                }
             }
             (super::entitlements::section(&users))
         }

@@ -107,7 +107,7 @@ pub async fn owner_drawer(
                 h3 #drawer-title { (agent.name) }
                 button.ghost type="button" data-close-drawer aria-label="Close" { "×" }
             }
-            p { (view::status_badge(&agent)) " · " (view::liveness_words(&gw, view::last_seen(&gw, &agent), Utc::now())) }
+            p { (view::status_badge(&agent)) " · " (view::liveness_words(&gw, &agent, Utc::now())) }
             h4 { "Work sessions" }
             (sessions(&gw, &agent, Some(me.id), &session.csrf).await?)
             h4 { "Recent calls" }
@@ -147,7 +147,7 @@ pub async fn admin_timeline(
             }
             dl.facts {
                 dt { "Status" } dd { (view::status_badge(&agent)) }
-                dt { "Liveness" } dd { (view::liveness_words(&gw, view::last_seen(&gw, &agent), Utc::now())) }
+                dt { "Liveness" } dd { (view::liveness_words(&gw, &agent, Utc::now())) }
                 dt { "Owner" } dd { (owner.as_ref().map_or("—", |o| o.display_name.as_str())) " (" code { (agent.owner_id) } ")" }
                 dt { "Client" } dd { (super::snapshot::client_of(&agent)) }
                 dt { "Projects" } dd { (view::grants(&agent, &view::project_names(&gw).await)) }

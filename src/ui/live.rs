@@ -99,7 +99,7 @@ impl AdminState {
                 }
                 Wake::Tick => vec![self.board()],
                 Wake::Event(e) => {
-                    let mut out = vec![event("feed", admin::feed_item(&e, &self.snap.owners))];
+                    let mut out = vec![event("feed", admin::feed_item(&e, &self.snap))];
                     let before = self.snap.agents.len();
                     self.snap.apply(&self.gw, &e).await;
                     if e.changes_agents()

@@ -70,15 +70,24 @@ pub fn last_seen(gw: &Gateway, agent: &Agent) -> Option<DateTime<Utc>> {
     hub.max(token).max(client)
 }
 
-/// `last request 12 s ago (active)`, or `never connected`.
-pub fn liveness_words(gw: &Gateway, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Markup {
+/// `active · last request 12 s ago`, or `never connected`. An agent that may not work
+/// (revoked, disabled) shows only when it was last heard from: "active" would mislead.
+pub fn liveness_words(gw: &Gateway, agent: &Agent, now: DateTime<Utc>) -> Markup {
+    let last = last_seen(gw, agent);
     let live = Liveness::of(gw, last, now);
+    let working = agent.status == AgentStatus::Active;
+    let class = if working {
+        live.word().replace(' ', "-")
+    } else {
+        "off".to_owned()
+    };
     html! {
-        span class={"liveness " (live.word().replace(' ', "-"))} {
+        span class={"liveness " (class)} {
             span.dot aria-hidden="true" {}
-            @match last {
-                Some(at) => { (live.word()) " · last request " (ago(at, now)) }
-                None => { (live.word()) }
+            @match (last, working) {
+                (Some(at), true) => { (live.word()) " · last request " (ago(at, now)) }
+                (Some(at), false) => { "last request " (ago(at, now)) }
+                (None, _) => { "never connected" }
             }
         }
     }

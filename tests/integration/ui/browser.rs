@@ -337,6 +337,7 @@ async fn pages_in_a_real_browser() {
             "the admin page again",
         )
         .await;
+    admin.js("window.scrollTo(0, 0)", json!([])).await;
     admin.screenshot("admin-live").await;
     b.refresh().await;
     b.wait_for(
