@@ -620,6 +620,7 @@ async fn openapi_document_matches_the_router() {
         ("get", "/api/v1/admin/users"),
         ("get", "/api/v1/owner/projects"),
         ("post", "/api/v1/admin/users/{user_id}/sessions"),
+        ("post", "/api/v1/admin/users/{user_id}/sign-in-link"),
         ("get", "/api/v1/owner/agents"),
         ("post", "/api/v1/owner/agents"),
         ("get", "/api/v1/owner/agents/{agent_id}"),
