@@ -22,8 +22,9 @@ Two gateways:
 Waiting is always a bounded poll of the REST API (`eventually`), never an assertion on
 elapsed time.
 
-Three tests are strict xfails: gateway bugs this flow found, each named in its reason.
-Once the gateway is fixed they XPASS, which fails the run: then drop the marker.
+Three tests guard gateway bugs this flow found (and that are fixed): a retried finish that
+could not be replayed, the stop notice dropped from the stateless revision's `_meta`, and
+session prose held to the 512-byte one-line limit of ids.
 """
 
 from __future__ import annotations
@@ -254,7 +255,7 @@ async def test_a_reported_session_is_checked_against_what_the_gateway_saw(gatewa
         assert f["ended_at"] is not None
         assert isinstance(f["comment_id"], str) and f["comment_error"] is None
         assert f"Summary posted as comment {f['comment_id']}" in text_of(finished)
-        # (A retried finish should replay this answer: see the xfail test below.)
+        # (A retried finish replays this answer: see test_a_retried_finish_replays_the_first_answer.)
 
         after = await ok(client, "get_card", {"card": k})  # after the session: in none
         late = await tool_error(client, "update_work_session", {"idempotency_key": key(), "session": sid, "kind": "thought", "note": "late"})
@@ -355,13 +356,6 @@ async def test_a_second_start_ends_the_open_session_and_sessions_are_their_agent
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    raises=MCPError,
-    reason="gateway bug: finish_work_session's result flattens SessionView (which has comment_id) and adds "
-    "its own comment_id, so the stored first result has the key twice and a replay fails with "
-    "'the first result of this idempotency_key cannot be read; use a new key' (HTTP 503)",
-)
 async def test_a_retried_finish_replays_the_first_answer(gateway: Gateway) -> None:
     agent = reporter(gateway, "retrier")
     async with connect(gateway, agent.name) as (client, _):
@@ -381,12 +375,6 @@ async def test_a_retried_finish_replays_the_first_answer(gateway: Gateway) -> No
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway bug: mcp/limits.rs treats only description/body/content as free text, so a "
-    "summary (or note) is capped at 512 bytes with no line breaks, below the 2,000 characters "
-    "the session rules allow (gateway/sessions.rs MAX_NOTE) and the tool's 'in a few lines'",
-)
 async def test_a_summary_of_a_few_lines_is_accepted_and_posted(gateway: Gateway) -> None:
     agent = reporter(gateway, "verbose")
     summary = "Fixed the login.\n\n- reproduced in Firefox\n- patched the cookie path\n" + "Details: " + "x" * 600
@@ -435,8 +423,7 @@ async def test_the_sdk_client_sees_the_stop_notice_until_it_finishes(gateway: Ga
     sessions and the stateless 2026-07-28): every successful result carries it, in the text
     and in `_meta`, until the agent finishes the session.
 
-    In the stateless revision only the text is checked here: the gateway drops the notice
-    from `_meta` there (see the xfail test below)."""
+    In the stateless revision `_meta` is checked by its own test below."""
     meta = mode == "legacy"
     agent = reporter(gateway, f"stoppable-{mode}")
     me = Implementation(name=f"nodedc-sdk-{mode}", version="0.0.1")
@@ -487,11 +474,6 @@ async def test_the_sdk_client_sees_the_stop_notice_until_it_finishes(gateway: Ga
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway bug: in the stateless 2026-07-28 revision mcp/stateless.rs complete() replaces the "
-    "result's _meta with {serverInfo}, dropping nodedc.agent-gateway/stop_request",
-)
 async def test_the_stop_notice_is_in_meta_in_the_stateless_revision_too(gateway: Gateway) -> None:
     agent = reporter(gateway, "stoppable-meta")
     async with connect(gateway, agent.name, mode="auto") as (client, _):

@@ -205,6 +205,15 @@ async fn a_reported_session_is_checked_against_what_the_gateway_saw(engine: Engi
     let f = &finished["structuredContent"];
     assert_eq!(f["state"], "completed");
     let comment = f["comment_id"].as_str().expect("the summary was posted");
+    // A retry of the finish replays its first result (it must be readable back).
+    let replayed = c
+        .tool(
+            "finish_work_session",
+            json!({"idempotency_key": "f1", "session": session, "outcome": "completed", "summary": "Login fixed.", "comment": true}),
+        )
+        .await;
+    assert_eq!(replayed["isError"], false, "{replayed}");
+    assert_eq!(replayed["structuredContent"], finished["structuredContent"]);
     let read = c.tool("get_card", json!({"card": key})).await;
     let comments = read["structuredContent"]["comments"].as_array().unwrap();
     assert!(comments
