@@ -35,7 +35,7 @@ pub mod writer;
 pub use agent::{
     Admission, AdmitRequest, AgentProfile, AgentSnapshot, DenyReason, Grant, RateSpec, WorkSession,
 };
-pub use calls::{CallConfig, CallError, CallPool, Caller, Transient};
+pub use calls::{CallConfig, CallError, CallPool, Caller, RequestBudget, Transient};
 pub use revocation::Revocation;
 pub use supervisor::{ProfileLoader, Supervisor, SupervisorConfig};
 pub use writer::{BatchSink, WriteError, WriterConfig, WriterPool};
