@@ -1,0 +1,419 @@
+//! Writing work items and comments, idempotently and attributed.
+//!
+//! **Idempotency.** A create carries `external_source = agent-gateway` and an
+//! `external_id` derived from the agent and its idempotency key ([`external_id`]). Plane
+//! answers a second create with the same pair with 409 and the existing id
+//! (`IssueListCreateAPIEndpoint.post`, `IssueCommentListCreateAPIEndpoint.post` in
+//! `apps/api/plane/api/views/issue.py`): the adapter reads that item and answers with it,
+//! as the first answer — or `conflict` when its name differs (the key was used for
+//! another card). Before it re-sends a create it already sent once (a retry after a
+//! timeout), it looks the pair up (`GET …/work-items/?external_id=&external_source=`).
+//! Changes (`PATCH`) set absolute values, so re-sending one changes nothing more.
+//!
+//! **Attribution.** Plane records the API key's user as the actor of every change. The
+//! adapter writes the agent and its owner into what Plane keeps: the description's
+//! footer on create, each comment's footer (`text.rs`), and the `external_source`.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use super::client::{parse, ITEMS};
+use super::text::{comment_html, description_html, footer, read_description};
+use super::{resolve, wire, PlaneTasker};
+use crate::tasker::*;
+
+/// The `external_source` of everything the gateway creates in Plane.
+pub const EXTERNAL_SOURCE: &str = "agent-gateway";
+
+/// The `external_id` of a write: SHA-256 of what it is, the agent and its key, in hex.
+/// Per agent, as the contract's keys are.
+pub fn external_id(what: &str, actor: &Actor, key: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(format!("{what}\n{}\n{key}", actor.agent_id).as_bytes());
+    hex::encode(h.finalize())
+}
+
+impl PlaneTasker {
+    /// Creates a work item, or returns the one this agent already created with `key`.
+    pub(super) async fn create(
+        &self,
+        d: Instant,
+        actor: &Actor,
+        key: &str,
+        input: &NewCard,
+    ) -> TaskerResult<CardDetail> {
+        check_key(key)?;
+        let project = self.granted_project(d, actor, &input.project_id).await?;
+        let name = resolve::name(&input.name)?;
+        let mut body = Map::new();
+        for refresh in [false, true] {
+            let data = self.catalog.project(d, &project, refresh).await?;
+            match self.create_body(d, actor, &data, &name, input).await {
+                Ok(b) => {
+                    body = b;
+                    break;
+                }
+                Err(e) if e.code == ErrorCode::ValidationFailed && !refresh => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let ext = external_id("card", actor, key);
+        body.insert("external_id".into(), json!(ext));
+        body.insert("external_source".into(), json!(EXTERNAL_SOURCE));
+        let items = ["projects", project.id.as_str(), ITEMS];
+        let retry = !self.first_send(&ext);
+        if retry {
+            let found = self
+                .http
+                .exchange(
+                    d,
+                    Method::GET,
+                    &items,
+                    &[
+                        ("external_id", &ext),
+                        ("external_source", EXTERNAL_SOURCE),
+                        ("expand", "parent"),
+                    ],
+                    None,
+                )
+                .await?;
+            if found.status != StatusCode::NOT_FOUND {
+                let existing: wire::Issue = parse(found)?;
+                return self.replay(d, &project, existing, &name).await;
+            }
+        }
+        let answer = self
+            .http
+            .exchange(d, Method::POST, &items, &[], Some(&Value::Object(body)))
+            .await?;
+        if answer.status == StatusCode::CONFLICT {
+            let dup: wire::Duplicate = serde_json::from_slice(&answer.body).map_err(|_| {
+                TaskerError::unavailable(
+                    "Plane's 409 did not name the existing work item; retry shortly",
+                )
+            })?;
+            let existing: wire::Issue = self
+                .http
+                .get(
+                    d,
+                    &["projects", &project.id, ITEMS, &dup.id],
+                    &[("expand", "parent")],
+                )
+                .await?;
+            return self.replay(d, &project, existing, &name).await;
+        }
+        let created: wire::Issue = parse(answer)?;
+        // Plane answers a create without `expand`: read it back with its parent's key.
+        let created: wire::Issue = self
+            .http
+            .get(
+                d,
+                &["projects", &project.id, ITEMS, &created.id],
+                &[("expand", "parent")],
+            )
+            .await?;
+        let data = self.catalog.project(d, &project, false).await?;
+        self.detail(d, &data, &created).await
+    }
+
+    /// Whether this is the first time this create is sent (remembered for the retries).
+    fn first_send(&self, ext: &str) -> bool {
+        let mut sent = self
+            .sent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if sent.len() > 100_000 {
+            sent.clear();
+        }
+        sent.insert(ext.to_owned())
+    }
+
+    /// The answer to a create Plane already has: that work item, unless `name` differs.
+    async fn replay(
+        &self,
+        d: Instant,
+        project: &wire::Project,
+        existing: wire::Issue,
+        name: &str,
+    ) -> TaskerResult<CardDetail> {
+        let data = self.catalog.project(d, project, false).await?;
+        if existing.name != name {
+            return Err(TaskerError::new(
+                ErrorCode::Conflict,
+                format!("this idempotency key already created {} with another name; use a fresh key for a new card", data.key(existing.sequence_id)),
+            ));
+        }
+        self.detail(d, &data, &existing).await
+    }
+
+    async fn create_body(
+        &self,
+        d: Instant,
+        actor: &Actor,
+        data: &super::catalog::ProjectData,
+        name: &str,
+        input: &NewCard,
+    ) -> TaskerResult<Map<String, Value>> {
+        let mut body = Map::new();
+        body.insert("name".into(), json!(name));
+        let text = input.description.clone().unwrap_or_default();
+        resolve::text("description", &text)?;
+        for b in &input.blocks {
+            check_block_name(&b.name).map_err(|e| TaskerError {
+                field: Some("blocks.name".into()),
+                ..e
+            })?;
+            resolve::text("blocks.content", &b.content)?;
+        }
+        let mut blocks: Vec<Block> = Vec::new();
+        for b in &input.blocks {
+            blocks.retain(|x| x.name != b.name.trim());
+            blocks.push(Block {
+                name: b.name.trim().to_owned(),
+                content: b.content.clone(),
+            });
+        }
+        body.insert(
+            "description_html".into(),
+            json!(description_html(&text, &blocks, &footer(actor, true))),
+        );
+        let priority = resolve::priority(input.priority.as_deref().unwrap_or("none"))?;
+        body.insert("priority".into(), json!(priority));
+        let state = match &input.state {
+            Some(s) => Some(data.state_named(s)?),
+            None => data.default_state(),
+        };
+        if let Some(s) = state {
+            body.insert("state".into(), json!(s.id));
+        }
+        if !input.labels.is_empty() {
+            body.insert(
+                "labels".into(),
+                json!(data.label_ids("labels", &input.labels)?),
+            );
+        }
+        if !input.assignees.is_empty() {
+            body.insert(
+                "assignees".into(),
+                json!(data.assignee_ids(&input.assignees)?),
+            );
+        }
+        if let Some(parent) = input.parent.as_deref().filter(|p| !p.trim().is_empty()) {
+            body.insert(
+                "parent".into(),
+                json!(self.parent(d, actor, data, parent).await?),
+            );
+        }
+        for (field, value) in [
+            ("start_date", &input.start_date),
+            ("target_date", &input.target_date),
+        ] {
+            if let Some(v) = value {
+                body.insert(field.into(), json!(resolve::date(field, v)?));
+            }
+        }
+        Ok(body)
+    }
+
+    /// The id of a parent card, which must be in the same project.
+    async fn parent(
+        &self,
+        d: Instant,
+        actor: &Actor,
+        data: &super::catalog::ProjectData,
+        parent: &str,
+    ) -> TaskerResult<String> {
+        let (pdata, p) = self.find(d, actor, parent).await?;
+        if pdata.project.id != data.project.id {
+            return Err(TaskerError::invalid(
+                "parent",
+                format!(
+                    "the parent must be a card of project {}",
+                    data.project.identifier
+                ),
+                vec![],
+            ));
+        }
+        Ok(p.id)
+    }
+
+    /// `PATCH`es a work item found by `card` with what `change` makes of it.
+    pub(super) async fn change<F>(
+        &self,
+        d: Instant,
+        actor: &Actor,
+        key: &str,
+        card: &str,
+        change: F,
+    ) -> TaskerResult<CardDetail>
+    where
+        F: Fn(&super::catalog::ProjectData, &wire::Issue) -> TaskerResult<Map<String, Value>>,
+    {
+        check_key(key)?;
+        let (mut data, issue) = self.find(d, actor, card).await?;
+        let body = match change(&data, &issue) {
+            Ok(b) => b,
+            Err(e) if e.code == ErrorCode::ValidationFailed => {
+                data = self.catalog.project(d, &data.project, true).await?;
+                change(&data, &issue)?
+            }
+            Err(e) => return Err(e),
+        };
+        let path = [
+            "projects",
+            data.project.id.as_str(),
+            ITEMS,
+            issue.id.as_str(),
+        ];
+        let _: wire::Issue = self
+            .http
+            .json(d, Method::PATCH, &path, &[], Some(&Value::Object(body)))
+            .await?;
+        let updated: wire::Issue = self.http.get(d, &path, &[("expand", "parent")]).await?;
+        self.detail(d, &data, &updated).await
+    }
+
+    /// A card patch as Plane's fields.
+    pub(super) async fn patch_body(
+        &self,
+        d: Instant,
+        actor: &Actor,
+        card: &str,
+        patch: &CardPatch,
+    ) -> TaskerResult<Map<String, Value>> {
+        if patch.is_empty() {
+            return Err(TaskerError::invalid(
+                "patch",
+                "the patch changes nothing; give at least one field",
+                vec![],
+            ));
+        }
+        let mut body = Map::new();
+        if let Some(n) = &patch.name {
+            body.insert("name".into(), json!(resolve::name(n)?));
+        }
+        if let Some(p) = &patch.priority {
+            body.insert("priority".into(), json!(resolve::priority(p)?));
+        }
+        for (field, value) in [
+            ("start_date", &patch.start_date),
+            ("target_date", &patch.target_date),
+        ] {
+            if let Some(v) = value {
+                body.insert(field.into(), json!(resolve::date(field, v)?));
+            }
+        }
+        if let Some(parent) = &patch.parent {
+            let (data, issue) = self.find(d, actor, card).await?;
+            let id = if parent.trim().is_empty() {
+                None
+            } else {
+                Some(self.parent(d, actor, &data, parent).await?)
+            };
+            if id.as_deref() == Some(issue.id.as_str()) {
+                return Err(TaskerError::invalid(
+                    "parent",
+                    "a card cannot be its own parent",
+                    vec![],
+                ));
+            }
+            body.insert("parent".into(), json!(id));
+        }
+        if let Some(text) = &patch.description {
+            resolve::text("description", text)?;
+        }
+        Ok(body)
+    }
+
+    /// The description with `text` and/or one block replaced; the footer kept, or this
+    /// agent's added when the description had none.
+    pub(super) fn rewrite(
+        actor: &Actor,
+        issue: &wire::Issue,
+        text: Option<&str>,
+        block: Option<(&str, &str)>,
+    ) -> String {
+        let mut d = read_description(issue.description_html.as_deref().unwrap_or(""));
+        if let Some(t) = text {
+            d.text = t.to_owned();
+        }
+        if let Some((name, content)) = block {
+            d.blocks.retain(|b| b.name != name);
+            d.blocks.push(Block {
+                name: name.to_owned(),
+                content: content.to_owned(),
+            });
+            d.blocks.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        let foot = d.footer.unwrap_or_else(|| footer(actor, false));
+        description_html(&d.text, &d.blocks, &foot)
+    }
+
+    /// Adds a comment, or returns the one this agent already added with `key`.
+    pub(super) async fn comment_on(
+        &self,
+        d: Instant,
+        actor: &Actor,
+        key: &str,
+        card: &str,
+        body: &str,
+    ) -> TaskerResult<Comment> {
+        check_key(key)?;
+        if body.trim().is_empty() {
+            return Err(TaskerError::invalid(
+                "body",
+                "a comment needs some text",
+                vec![],
+            ));
+        }
+        resolve::text("body", body)?;
+        let (data, issue) = self.find(d, actor, card).await?;
+        let comments = [
+            "projects",
+            data.project.id.as_str(),
+            ITEMS,
+            issue.id.as_str(),
+            "comments",
+        ];
+        let ext = external_id("comment", actor, key);
+        let payload = json!({
+            "comment_html": comment_html(body, &footer(actor, false)),
+            "external_id": ext,
+            "external_source": EXTERNAL_SOURCE,
+        });
+        let answer = self
+            .http
+            .exchange(d, Method::POST, &comments, &[], Some(&payload))
+            .await?;
+        let made: wire::IssueComment = if answer.status == StatusCode::CONFLICT {
+            let dup: wire::Duplicate = serde_json::from_slice(&answer.body).map_err(|_| {
+                TaskerError::unavailable(
+                    "Plane's 409 did not name the existing comment; retry shortly",
+                )
+            })?;
+            let mut path = comments.to_vec();
+            path.push(&dup.id);
+            let existing: wire::IssueComment = self.http.get(d, &path, &[]).await.map_err(|e| {
+                if e.code == ErrorCode::NotFound {
+                    TaskerError::new(ErrorCode::Conflict, "this idempotency key already added a comment to another card; use a fresh key")
+                } else {
+                    e
+                }
+            })?;
+            let (first, _) =
+                super::text::read_comment(existing.comment_html.as_deref().unwrap_or(""));
+            if first != body.trim_end() {
+                return Err(TaskerError::new(
+                    ErrorCode::Conflict,
+                    "this idempotency key already added another comment; use a fresh key",
+                ));
+            }
+            existing
+        } else {
+            parse(answer)?
+        };
+        Ok(self.comment(d, &made).await)
+    }
+}
