@@ -137,9 +137,9 @@ impl ProjectData {
             priority: issue.priority.clone().unwrap_or_else(|| "none".into()),
             labels,
             assignees,
-            parent: issue.parent.as_ref().and_then(|p| match p {
-                wire::Parent::Lite { sequence_id, .. } => Some(self.key(*sequence_id)),
-                wire::Parent::Id(id) => Some(id.clone()),
+            parent: issue.parent.as_ref().map(|p| match p {
+                wire::Parent::Lite { sequence_id } => self.key(*sequence_id),
+                wire::Parent::Id(id) => id.clone(),
             }),
             start_date: issue.start_date.clone(),
             target_date: issue.target_date.clone(),

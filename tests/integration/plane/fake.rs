@@ -1,0 +1,715 @@
+//! A fake Plane on loopback that reproduces the behaviour of Plane's public API v1 the
+//! adapter depends on, each from Plane's own source (makeplane/plane, `apps/api/plane/`):
+//!
+//! * auth — `api/middleware/api_authentication.py`: `X-Api-Key`; a wrong key is 401
+//!   `{"detail": "Given API token is not valid"}`, none is DRF's 401;
+//! * throttle — `api/rate_limit.py` (`ApiKeyRateThrottle`, 60/minute sliding window
+//!   per key) and `api/views/base.py` (`finalize_response`): `X-RateLimit-Remaining`,
+//!   `X-RateLimit-Reset` (Unix time now + 60) on allowed requests; DRF's 429 with
+//!   `Retry-After` and `{"detail": "Request was throttled. Expected available in N
+//!   seconds."}` on refused ones;
+//! * pagination — `utils/paginator.py`: `cursor=per_page:page:is_prev`, `per_page`
+//!   default and maximum 1000, the envelope `next_cursor`, `prev_cursor`,
+//!   `next_page_results`, `prev_page_results`, `count`, `total_pages`,
+//!   `total_results`, `results`; a bad cursor is 400 `{"detail": "Invalid cursor
+//!   parameter."}`;
+//! * routes — `api/urls/work_item.py` (`/work-items/` and the deprecated `/issues/`;
+//!   a server older than v1.1.0 has only the latter, and Django answers an unknown path
+//!   with its HTML 404 page), `api/urls/member.py`, `api/urls/user.py`;
+//! * work items — `api/views/issue.py` (`IssueListCreateAPIEndpoint`: list newest
+//!   first, `?external_id=&external_source=` answers the one item or 404, a duplicate
+//!   pair on create is 409 `{"error": …, "id": …}`; `WorkspaceIssueAPIEndpoint`: by
+//!   `IDENT-N`) and `api/serializers/issue.py` (`IssueSerializer.validate`: assignees
+//!   who are not active project members with role ≥ 15, and labels of other projects,
+//!   are silently dropped; a state of another project is 400; `expand=parent` gives
+//!   `IssueLiteSerializer`); lxml wraps several top-level elements in one `<div>`;
+//! * comments — `IssueCommentListCreateAPIEndpoint` (409 with the id on a duplicate
+//!   external pair, per project); activities — `IssueActivityListAPIEndpoint` (oldest
+//!   first, comment activities left out);
+//! * members — `api/views/member.py`: project members as `UserLiteSerializer` (no
+//!   role), workspace members with `role`.
+//!
+//! Like Plane, it deletes what it is asked to delete: a test that finds no `DELETE` in
+//! [`World::requests`] proves the adapter sent none.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+pub const SLUG: &str = "acme";
+pub const KEY: &str = "plane_api_0123456789abcdef";
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub workspace_role: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub id: String,
+    pub identifier: String,
+    pub name: String,
+    /// (user id, project role).
+    pub members: Vec<(String, i64)>,
+}
+
+#[derive(Debug, Default)]
+pub struct World {
+    pub me: String,
+    pub users: Vec<User>,
+    pub projects: Vec<Project>,
+    /// (project, id, name, group, default, sequence).
+    pub states: Vec<(String, String, String, String, bool, f64)>,
+    /// (project, id, name).
+    pub labels: Vec<(String, String, String)>,
+    pub issues: Vec<Value>,
+    pub comments: Vec<Value>,
+    pub activities: Vec<Value>,
+    /// Every request received: method and path.
+    pub requests: Vec<(String, String)>,
+    /// Requests per minute per key (Plane's default 60).
+    pub limit: usize,
+    pub window: VecDeque<Instant>,
+    /// Answer the next N requests with 429 and this `Retry-After`.
+    pub force_429: Option<(usize, u64)>,
+    /// A Plane older than v1.1.0: no `/work-items/` routes.
+    pub legacy: bool,
+    pub clock: i64,
+}
+
+impl World {
+    fn now(&mut self) -> String {
+        self.clock += 1;
+        let t = chrono::Utc::now() + chrono::Duration::milliseconds(self.clock);
+        t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    }
+
+    fn user(&self, id: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.id == id)
+    }
+
+    fn user_json(&self, u: &User) -> Value {
+        json!({"id": u.id, "first_name": u.name, "last_name": "", "email": format!("{}@example.com", u.id),
+               "avatar": "", "avatar_url": null, "display_name": u.name})
+    }
+
+    /// A project with Plane's default states, a `bug` label, the bot and `members`.
+    pub fn add_project(&mut self, identifier: &str, members: &[(&str, i64)]) -> String {
+        let id = Uuid::new_v4().to_string();
+        let mut m: Vec<(String, i64)> = vec![(self.me.clone(), 20)];
+        m.extend(members.iter().map(|(u, r)| ((*u).to_owned(), *r)));
+        self.projects.push(Project {
+            id: id.clone(),
+            identifier: identifier.into(),
+            name: format!("Project {identifier}"),
+            members: m,
+        });
+        // Plane's default states (`plane/app/views/project/base.py`, `DEFAULT_STATES`).
+        for (i, (name, group, default)) in [
+            ("Backlog", "backlog", false),
+            ("Todo", "unstarted", true),
+            ("In Progress", "started", false),
+            ("Done", "completed", false),
+            ("Cancelled", "cancelled", false),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            self.states.push((
+                id.clone(),
+                Uuid::new_v4().to_string(),
+                name.into(),
+                group.into(),
+                default,
+                15000.0 * (i as f64 + 1.0),
+            ));
+        }
+        self.labels
+            .push((id.clone(), Uuid::new_v4().to_string(), "bug".into()));
+        id
+    }
+
+    pub fn add_user(&mut self, name: &str, workspace_role: i64) -> String {
+        let id = Uuid::new_v4().to_string();
+        self.users.push(User {
+            id: id.clone(),
+            name: name.into(),
+            workspace_role,
+        });
+        id
+    }
+}
+
+pub struct Fake {
+    pub url: url::Url,
+    pub world: Arc<Mutex<World>>,
+}
+
+impl Fake {
+    pub async fn start() -> Fake {
+        let mut world = World {
+            limit: 1_000_000,
+            ..World::default()
+        };
+        world.me = world.add_user("Gateway Bot", 15);
+        let world = Arc::new(Mutex::new(world));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(Arc::clone(&world));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Fake {
+            url: url::Url::parse(&format!("http://{addr}/")).unwrap(),
+            world,
+        }
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
+        f(&mut self.world.lock().unwrap())
+    }
+}
+
+fn error(status: StatusCode, body: Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+fn django_404() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [("content-type", "text/html")],
+        "<h1>Not Found</h1><p>The requested resource was not found on this server.</p>",
+    )
+        .into_response()
+}
+
+fn query(uri: &Uri) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn q<'a>(qs: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    qs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+}
+
+fn paginate(items: Vec<Value>, qs: &[(String, String)]) -> Response {
+    let per_page: usize = match q(qs, "per_page").map(str::parse::<usize>) {
+        None => 1000,
+        Some(Ok(n)) => n.clamp(1, 1000),
+        Some(Err(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                json!({"detail": "Invalid per_page parameter."}),
+            )
+        }
+    };
+    let cursor = q(qs, "cursor")
+        .map(str::to_owned)
+        .unwrap_or(format!("{per_page}:0:0"));
+    let bits: Vec<&str> = cursor.split(':').collect();
+    let page = match (
+        bits.len(),
+        bits.get(1).and_then(|b| b.parse::<usize>().ok()),
+    ) {
+        (3, Some(p)) => p,
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                json!({"detail": "Invalid cursor parameter."}),
+            )
+        }
+    };
+    let total = items.len();
+    let offset = page * per_page;
+    let results: Vec<Value> = items.into_iter().skip(offset).take(per_page).collect();
+    Json(json!({
+        "grouped_by": null, "sub_grouped_by": null, "total_count": total,
+        "next_cursor": format!("{per_page}:{}:0", page + 1),
+        "prev_cursor": format!("{per_page}:{}:1", page.saturating_sub(1)),
+        "next_page_results": total > offset + per_page,
+        "prev_page_results": page > 0,
+        "count": results.len(), "total_pages": total.div_ceil(per_page), "total_results": total,
+        "extra_stats": null, "results": results,
+    }))
+    .into_response()
+}
+
+async fn handle(
+    State(world): State<Arc<Mutex<World>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut w = world.lock().unwrap();
+    w.requests.push((method.to_string(), uri.path().to_owned()));
+    match headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        None => {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                json!({"detail": "Authentication credentials were not provided."}),
+            )
+        }
+        Some(k) if k != KEY => {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                json!({"detail": "Given API token is not valid"}),
+            )
+        }
+        Some(_) => {}
+    }
+    if let Some((n, secs)) = w.force_429 {
+        w.force_429 = (n > 1).then_some((n - 1, secs));
+        return throttled(secs);
+    }
+    let now = Instant::now();
+    while w
+        .window
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+    {
+        w.window.pop_front();
+    }
+    if w.window.len() >= w.limit {
+        let oldest = *w.window.front().unwrap();
+        return throttled(60 - now.duration_since(oldest).as_secs());
+    }
+    w.window.push_back(now);
+    let remaining = w.limit - w.window.len();
+    let mut response = route(&mut w, &method, &uri, &body);
+    let h = response.headers_mut();
+    h.insert(
+        "x-ratelimit-remaining",
+        remaining.to_string().parse().unwrap(),
+    );
+    h.insert(
+        "x-ratelimit-reset",
+        (chrono::Utc::now().timestamp() + 60)
+            .to_string()
+            .parse()
+            .unwrap(),
+    );
+    response
+}
+
+fn throttled(secs: u64) -> Response {
+    let mut r = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({"detail": format!("Request was throttled. Expected available in {secs} seconds.")}),
+    );
+    r.headers_mut()
+        .insert("retry-after", secs.to_string().parse().unwrap());
+    r
+}
+
+fn route(w: &mut World, method: &Method, uri: &Uri, body: &Bytes) -> Response {
+    let qs = query(uri);
+    let Some(path) = uri.path().strip_prefix("/api/v1/") else {
+        return django_404();
+    };
+    let seg: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    if !uri.path().ends_with('/') {
+        return django_404();
+    }
+    let legacy = w.legacy;
+    let items_ok = move |s: &str| s == "issues" || (s == "work-items" && !legacy);
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let missing = || {
+        error(
+            StatusCode::NOT_FOUND,
+            json!({"error": "The requested resource does not exist."}),
+        )
+    };
+    match (method.as_str(), seg.as_slice()) {
+        ("GET", ["users", "me"]) => {
+            Json(w.user_json(&w.user(&w.me).unwrap().clone())).into_response()
+        }
+        (_, ["workspaces", slug, ..]) if *slug != SLUG => error(
+            StatusCode::NOT_FOUND,
+            json!({"error": "Workspace does not exist"}),
+        ),
+        ("GET", ["workspaces", _, "projects"]) => {
+            let me = w.me.clone();
+            let list = w.projects.iter().filter(|p| p.members.iter().any(|(u, _)| *u == me))
+                .map(|p| json!({"id": p.id, "identifier": p.identifier, "name": p.name, "network": 0})).collect();
+            paginate(list, &qs)
+        }
+        ("GET", ["workspaces", _, "members"]) => {
+            let list: Vec<Value> = w
+                .users
+                .iter()
+                .map(|u| {
+                    let mut j = w.user_json(u);
+                    j["role"] = json!(u.workspace_role);
+                    j
+                })
+                .collect();
+            Json(list).into_response()
+        }
+        ("GET", ["workspaces", _, items, key]) if items_ok(items) => {
+            let Some((ident, seq)) = key.rsplit_once('-') else {
+                return missing();
+            };
+            let Some(p) = w.projects.iter().find(|p| p.identifier == ident) else {
+                return missing();
+            };
+            let found = w
+                .issues
+                .iter()
+                .find(|i| {
+                    i["project"] == p.id
+                        && i["sequence_id"]
+                            .as_i64()
+                            .is_some_and(|n| seq.parse() == Ok(n))
+                })
+                .cloned();
+            match found {
+                Some(i) => Json(show(w, &i, &qs)).into_response(),
+                None => missing(),
+            }
+        }
+        (_, ["workspaces", _, "projects", pid, rest @ ..]) => {
+            let Some(project) = w.projects.iter().find(|p| p.id == *pid).cloned() else {
+                return missing();
+            };
+            if !project.members.iter().any(|(u, _)| *u == w.me) {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    json!({"detail": "You do not have permission to perform this action."}),
+                );
+            }
+            in_project(w, method.as_str(), &project, rest, &qs, body, items_ok)
+        }
+        _ => django_404(),
+    }
+}
+
+fn show(w: &World, issue: &Value, qs: &[(String, String)]) -> Value {
+    let mut i = issue.clone();
+    if q(qs, "expand").is_some_and(|e| e.split(',').any(|x| x == "parent")) {
+        if let Some(parent) = i["parent"]
+            .as_str()
+            .and_then(|p| w.issues.iter().find(|x| x["id"] == p))
+        {
+            i["parent"] = json!({"id": parent["id"], "sequence_id": parent["sequence_id"], "project_id": parent["project"]});
+        }
+    }
+    i
+}
+
+/// lxml's `fromstring` of several top-level elements: one wrapping `<div>`.
+fn lxml(html: &str) -> String {
+    if html.matches("</p>").count() + html.matches("</h3>").count() > 1 {
+        format!("<div>{html}</div>")
+    } else {
+        html.to_owned()
+    }
+}
+
+fn activity(
+    w: &mut World,
+    issue: &str,
+    field: Option<&str>,
+    old: Option<String>,
+    new: Option<String>,
+) {
+    let at = w.now();
+    let verb = if field.is_none() {
+        "created"
+    } else {
+        "updated"
+    };
+    w.activities.push(
+        json!({"id": Uuid::new_v4().to_string(), "issue": issue, "verb": verb, "field": field,
+        "old_value": old, "new_value": new, "actor": w.me, "created_at": at, "updated_at": at}),
+    );
+}
+
+fn in_project(
+    w: &mut World,
+    method: &str,
+    p: &Project,
+    rest: &[&str],
+    qs: &[(String, String)],
+    body: Value,
+    items_ok: impl Fn(&str) -> bool,
+) -> Response {
+    let missing = || {
+        error(
+            StatusCode::NOT_FOUND,
+            json!({"error": "The requested resource does not exist."}),
+        )
+    };
+    match (method, rest) {
+        ("GET", ["states"]) => {
+            let list = w.states.iter().filter(|s| s.0 == p.id).map(|s| json!({"id": s.1, "name": s.2, "group": s.3, "default": s.4, "sequence": s.5, "color": "#60646C", "project": p.id})).collect();
+            paginate(list, qs)
+        }
+        ("GET", ["labels"]) => {
+            let list = w
+                .labels
+                .iter()
+                .filter(|l| l.0 == p.id)
+                .map(|l| json!({"id": l.1, "name": l.2, "color": "#e5484d", "project": p.id}))
+                .collect();
+            paginate(list, qs)
+        }
+        ("GET", ["members"] | ["project-members"]) => {
+            let list: Vec<Value> = p
+                .members
+                .iter()
+                .filter_map(|(u, _)| w.user(u))
+                .map(|u| w.user_json(u))
+                .collect();
+            Json(list).into_response()
+        }
+        ("GET", [items]) if items_ok(items) => {
+            if let (Some(ext), Some(src)) = (q(qs, "external_id"), q(qs, "external_source")) {
+                return match w.issues.iter().find(|i| {
+                    i["project"] == p.id && i["external_id"] == ext && i["external_source"] == src
+                }) {
+                    Some(i) => Json(show(w, i, qs)).into_response(),
+                    None => missing(),
+                };
+            }
+            let mut list: Vec<Value> = w
+                .issues
+                .iter()
+                .filter(|i| i["project"] == p.id)
+                .map(|i| show(w, i, qs))
+                .collect();
+            list.reverse(); // -created_at
+            paginate(list, qs)
+        }
+        ("POST", [items]) if items_ok(items) => create(w, p, body),
+        ("GET", [items, id]) if items_ok(items) => match w
+            .issues
+            .iter()
+            .find(|i| i["project"] == p.id && i["id"] == *id)
+        {
+            Some(i) => Json(show(w, i, qs)).into_response(),
+            None => missing(),
+        },
+        ("PATCH", [items, id]) if items_ok(items) => patch(w, p, id, body),
+        ("DELETE", [items, id]) if items_ok(items) => {
+            w.issues.retain(|i| i["id"] != *id);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        ("GET", [items, id, "comments"]) if items_ok(items) => {
+            let mut list: Vec<Value> = w
+                .comments
+                .iter()
+                .filter(|c| c["issue"] == *id)
+                .cloned()
+                .collect();
+            list.reverse();
+            paginate(list, qs)
+        }
+        ("GET", [items, id, "comments", cid]) if items_ok(items) => match w
+            .comments
+            .iter()
+            .find(|c| c["issue"] == *id && c["id"] == *cid)
+        {
+            Some(c) => Json(c.clone()).into_response(),
+            None => missing(),
+        },
+        ("POST", [items, id, "comments"]) if items_ok(items) => {
+            if !w.issues.iter().any(|i| i["id"] == *id) {
+                return missing();
+            }
+            if let (Some(ext), Some(src)) = (
+                body["external_id"].as_str(),
+                body["external_source"].as_str(),
+            ) {
+                if let Some(c) = w.comments.iter().find(|c| {
+                    c["project"] == p.id && c["external_id"] == ext && c["external_source"] == src
+                }) {
+                    return error(
+                        StatusCode::CONFLICT,
+                        json!({"error": "Work item comment with the same external id and external source already exists", "id": c["id"]}),
+                    );
+                }
+            }
+            let at = w.now();
+            let c = json!({"id": Uuid::new_v4().to_string(), "issue": id, "project": p.id, "comment_html": body["comment_html"],
+                "actor": w.me, "created_at": at, "updated_at": at, "external_id": body["external_id"], "external_source": body["external_source"], "is_member": true});
+            w.comments.push(c.clone());
+            (StatusCode::CREATED, Json(c)).into_response()
+        }
+        ("GET", [items, id, "activities"]) if items_ok(items) => {
+            let list = w
+                .activities
+                .iter()
+                .filter(|a| a["issue"] == *id)
+                .cloned()
+                .collect();
+            paginate(list, qs)
+        }
+        _ => django_404(),
+    }
+}
+
+/// `IssueSerializer.validate`: unknown users or labels are 400; those outside the
+/// project (or guests) are silently dropped; a state of another project is 400.
+fn clean(w: &World, p: &Project, body: &mut Value) -> Result<(), Box<Response>> {
+    if let Some(list) = body.get("assignees").and_then(Value::as_array).cloned() {
+        if let Some(bad) = list
+            .iter()
+            .find(|a| a.as_str().and_then(|a| w.user(a)).is_none())
+        {
+            return Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                json!({"assignees": {"0": [format!("Invalid pk \"{bad}\" - object does not exist.")]}}),
+            )));
+        }
+        let kept: Vec<Value> = list
+            .into_iter()
+            .filter(|a| {
+                p.members
+                    .iter()
+                    .any(|(u, r)| Some(u.as_str()) == a.as_str() && *r >= 15)
+            })
+            .collect();
+        body["assignees"] = json!(kept);
+    }
+    if let Some(list) = body.get("labels").and_then(Value::as_array).cloned() {
+        if list
+            .iter()
+            .any(|l| !w.labels.iter().any(|x| Some(x.1.as_str()) == l.as_str()))
+        {
+            return Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                json!({"labels": {"0": ["Invalid pk - object does not exist."]}}),
+            )));
+        }
+        let kept: Vec<Value> = list
+            .into_iter()
+            .filter(|l| {
+                w.labels
+                    .iter()
+                    .any(|x| Some(x.1.as_str()) == l.as_str() && x.0 == p.id)
+            })
+            .collect();
+        body["labels"] = json!(kept);
+    }
+    if let Some(s) = body.get("state").and_then(Value::as_str) {
+        if !w.states.iter().any(|x| x.1 == s && x.0 == p.id) {
+            return Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                json!({"non_field_errors": ["State is not valid please pass a valid state_id"]}),
+            )));
+        }
+    }
+    if let Some(pr) = body.get("priority").and_then(Value::as_str) {
+        if !["urgent", "high", "medium", "low", "none"].contains(&pr) {
+            return Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                json!({"priority": [format!("\"{pr}\" is not a valid choice.")]}),
+            )));
+        }
+    }
+    if let Some(html) = body.get("description_html").and_then(Value::as_str) {
+        body["description_html"] = json!(lxml(html));
+    }
+    Ok(())
+}
+
+fn create(w: &mut World, p: &Project, mut body: Value) -> Response {
+    if body["name"].as_str().is_none_or(str::is_empty) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            json!({"name": ["This field is required."]}),
+        );
+    }
+    if let Err(r) = clean(w, p, &mut body) {
+        return *r;
+    }
+    if let (Some(ext), Some(src)) = (
+        body["external_id"].as_str(),
+        body["external_source"].as_str(),
+    ) {
+        if let Some(i) = w.issues.iter().find(|i| {
+            i["project"] == p.id && i["external_id"] == ext && i["external_source"] == src
+        }) {
+            return error(
+                StatusCode::CONFLICT,
+                json!({"error": "Issue with the same external id and external source already exists", "id": i["id"]}),
+            );
+        }
+    }
+    let seq = w.issues.iter().filter(|i| i["project"] == p.id).count() + 1;
+    let at = w.now();
+    let id = Uuid::new_v4().to_string();
+    let default_state = w
+        .states
+        .iter()
+        .find(|s| s.0 == p.id && s.4)
+        .map(|s| s.1.clone());
+    let issue = json!({"id": id, "name": body["name"], "description_html": body.get("description_html").cloned().unwrap_or(json!("<p></p>")),
+        "priority": body.get("priority").cloned().unwrap_or(json!("none")), "state": body.get("state").cloned().unwrap_or(json!(default_state)),
+        "parent": body.get("parent").cloned().unwrap_or(Value::Null), "sequence_id": seq, "project": p.id, "workspace": SLUG,
+        "start_date": body.get("start_date").cloned().unwrap_or(Value::Null), "target_date": body.get("target_date").cloned().unwrap_or(Value::Null),
+        "assignees": body.get("assignees").cloned().unwrap_or(json!([])), "labels": body.get("labels").cloned().unwrap_or(json!([])),
+        "external_id": body.get("external_id").cloned().unwrap_or(Value::Null), "external_source": body.get("external_source").cloned().unwrap_or(Value::Null),
+        "created_at": at, "updated_at": at, "created_by": w.me, "updated_by": w.me});
+    w.issues.push(issue.clone());
+    activity(w, &id, None, None, None);
+    (StatusCode::CREATED, Json(issue)).into_response()
+}
+
+fn patch(w: &mut World, p: &Project, id: &str, mut body: Value) -> Response {
+    let Some(at) = w
+        .issues
+        .iter()
+        .position(|i| i["project"] == p.id && i["id"] == id)
+    else {
+        return error(
+            StatusCode::NOT_FOUND,
+            json!({"error": "The requested resource does not exist."}),
+        );
+    };
+    if let Err(r) = clean(w, p, &mut body) {
+        return *r;
+    }
+    let before = w.issues[at].clone();
+    let state_name = |w: &World, v: &Value| {
+        w.states
+            .iter()
+            .find(|s| Some(s.1.as_str()) == v.as_str())
+            .map(|s| s.2.clone())
+    };
+    let Some(fields) = body.as_object().cloned() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "The payload is not valid"}),
+        );
+    };
+    for (k, v) in fields {
+        if before[&k] == v {
+            continue;
+        }
+        let (old, new) = match k.as_str() {
+            "state" => (state_name(w, &before[&k]), state_name(w, &v)),
+            _ => (
+                before[&k].as_str().map(str::to_owned),
+                v.as_str().map(str::to_owned),
+            ),
+        };
+        w.issues[at][&k] = v;
+        activity(w, id, Some(&k), old, new);
+    }
+    let now = w.now();
+    w.issues[at]["updated_at"] = json!(now);
+    Json(w.issues[at].clone()).into_response()
+}
