@@ -417,3 +417,29 @@ impl PlaneTasker {
         Ok(self.comment(d, &made).await)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_ids_are_per_agent_key_and_kind_and_the_key_is_never_shown() {
+        let a = Actor::gateway(uuid::Uuid::nil(), "o", vec![]);
+        let b = Actor {
+            agent_id: uuid::Uuid::new_v4(),
+            ..a.clone()
+        };
+        let id = external_id("card", &a, "k");
+        assert_eq!(id.len(), 64);
+        assert_eq!(id, external_id("card", &a, "k"));
+        assert_ne!(id, external_id("card", &b, "k"));
+        assert_ne!(id, external_id("comment", &a, "k"));
+        assert_ne!(id, external_id("card", &a, "k2"));
+        let config = super::super::PlaneConfig {
+            url: url::Url::parse("https://plane.example.com").unwrap_or_else(|_| unreachable!()),
+            workspace: "acme".into(),
+            api_key: secrecy::SecretString::from("plane_api_secret_value"),
+        };
+        assert!(!format!("{config:?}").contains("secret_value"));
+    }
+}
