@@ -290,9 +290,14 @@ async fn assemble(
     } else {
         PooledTasker::new(adapter, calls)
     });
-    let fanout = Fanout::new(&config.database, auth.clone(), supervisor.clone())
-        .await
-        .map_err(|e| StartError::Store(StoreError::Database(e)))?;
+    let fanout = Fanout::new(
+        &config.database,
+        auth.clone(),
+        supervisor.clone(),
+        Arc::clone(&store),
+    )
+    .await
+    .map_err(|e| StartError::Store(StoreError::Database(e)))?;
     let entitlements: SharedEntitlements = match &config.launcher {
         Some((url, token)) => Arc::new(
             LauncherClient::new(url.clone(), token.clone(), Duration::from_secs(30))

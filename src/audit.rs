@@ -158,6 +158,7 @@ impl AuditEvent {
                 reason: None,
                 idempotency_key: None,
                 latency_us: 0,
+                work_session: None,
             },
         }
     }
@@ -190,6 +191,12 @@ impl AuditEvent {
     /// The write's idempotency key.
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.row.idempotency_key = Some(bounded(&key.into(), MAX_FIELD));
+        self
+    }
+
+    /// The agent's open work session, which the call belongs to (reporting mode).
+    pub fn work_session(mut self, session: Option<Uuid>) -> Self {
+        self.row.work_session = session;
         self
     }
 

@@ -33,6 +33,9 @@ pub enum Change {
     OwnerDisabled(Uuid),
     /// This owner regained standing: agents that were only disabled work again.
     OwnerRestored(Uuid),
+    /// This agent's work session changed (started, ended, asked to stop): its actor
+    /// re-reads the open session's mark from the store.
+    SessionChanged(Uuid),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -47,6 +50,7 @@ pub struct Fanout {
     replica: Uuid,
     auth: Authenticator,
     supervisor: Supervisor,
+    store: Arc<dyn Store>,
     pg: Option<PgPool>,
 }
 
@@ -56,6 +60,7 @@ impl Fanout {
         database: &DatabaseUrl,
         auth: Authenticator,
         supervisor: Supervisor,
+        store: Arc<dyn Store>,
     ) -> Result<Self, sqlx::Error> {
         let pg = match database.expose_postgres() {
             Some(url) => Some(PgPoolOptions::new().max_connections(2).connect(url).await?),
@@ -65,6 +70,7 @@ impl Fanout {
             replica: Uuid::new_v4(),
             auth,
             supervisor,
+            store,
             pg,
         })
     }
@@ -84,6 +90,24 @@ impl Fanout {
                 self.auth.forget_owner(id);
                 self.supervisor.restart_owner(id);
             }
+            Change::SessionChanged(id) => self.reload_session(id),
+        }
+    }
+
+    /// Re-reads the agent's open work session and hands its mark to the agent's actor
+    /// (off the caller's task: the store is asked).
+    fn reload_session(&self, agent_id: Uuid) {
+        if self.supervisor.is_running(agent_id) {
+            let store = Arc::clone(&self.store);
+            let supervisor = self.supervisor.clone();
+            tokio::spawn(async move {
+                match store.open_session(agent_id).await {
+                    Ok(open) => supervisor.set_session(agent_id, open.map(|s| s.mark())),
+                    Err(e) => {
+                        tracing::warn!(error = %e, %agent_id, "could not re-read a work session; the reconcile retries")
+                    }
+                }
+            });
         }
     }
 
@@ -91,6 +115,12 @@ impl Fanout {
     /// the reconcile delivers the change anyway.
     pub async fn apply(&self, change: Change) {
         self.apply_local(change);
+        self.publish(change).await;
+    }
+
+    /// Tells the other replicas of `change`, already in force here. A failed publish is
+    /// logged; the reconcile delivers the change anyway.
+    pub async fn publish(&self, change: Change) {
         let Some(pg) = &self.pg else { return };
         let payload = match serde_json::to_string(&Envelope {
             replica: self.replica,
@@ -193,6 +223,9 @@ impl Fanout {
                 self.auth.forget_agent(s.agent_id);
                 self.supervisor.revoke(Revocation::Agent(s.agent_id));
             }
+        }
+        for agent_id in store.sessions_changed_since(since - margin).await? {
+            self.reload_session(agent_id);
         }
         Ok(started)
     }

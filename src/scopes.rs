@@ -17,17 +17,20 @@ pub enum Scope {
     AssignWrite,
     /// Update a card's structured blocks.
     BlocksWrite,
+    /// Report work sessions (reporting mode): start, update and finish them.
+    SessionsWrite,
 }
 
 impl Scope {
     /// Every scope, in display order.
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Scope::CardsRead,
         Scope::CardsWrite,
         Scope::CommentsWrite,
         Scope::LabelsWrite,
         Scope::AssignWrite,
         Scope::BlocksWrite,
+        Scope::SessionsWrite,
     ];
 
     /// The wire spelling.
@@ -39,6 +42,7 @@ impl Scope {
             Scope::LabelsWrite => "labels:write",
             Scope::AssignWrite => "assign:write",
             Scope::BlocksWrite => "blocks:write",
+            Scope::SessionsWrite => "sessions:write",
         }
     }
 

@@ -1,9 +1,10 @@
 //! One actor per agent: it decides admission and keeps the agent's live state.
 //!
-//! The actor owns its mailbox receiver, its profile (grants, scopes, rate), its work
-//! session and its counters. What must survive a panic and restart lives in
-//! `Shared`, outside the task: the rate-limit bucket (a crash must not refill it), the
-//! revocation flag (a crash must not un-revoke) and the last-activity clock.
+//! The actor owns its mailbox receiver, its profile (grants, scopes, rate) and its
+//! counters. What must survive a panic and restart lives in `Shared`, outside the task:
+//! the rate-limit bucket (a crash must not refill it), the revocation flag (a crash must
+//! not un-revoke), the last-activity clock, the open work session's mark and the client
+//! the agent connected with.
 //!
 //! Admission itself — the request, the verdict and the checks in order — lives in
 //! `agent/admission.rs`.
@@ -67,19 +68,34 @@ pub struct AgentProfile {
     pub grants: Vec<Grant>,
     /// The agent's rate limit.
     pub rate: RateSpec,
+    /// The agent's open work session, as the store holds it.
+    pub session: Option<SessionMark>,
+    /// Whether tracker writes are refused while a stop of the open session is pending
+    /// (a per-agent setting, off by default).
+    pub stop_refuses_writes: bool,
 }
 
-/// A work session the agent reported (reporting mode): which card it works on.
+/// What admission needs of the agent's open work session (reporting mode). The session
+/// itself (plan, activities, observed calls) lives in the store; the actor keeps this
+/// mark so every call can be attributed to the session and carry a pending stop notice
+/// without a round trip.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkSession {
-    /// The card being worked on, e.g. `PROJ-12`.
-    pub card: Option<String>,
-    /// A one-line summary the agent gave.
-    pub summary: String,
-    /// When the session started.
-    pub started_at: SystemTime,
-    /// When the agent last updated it.
-    pub updated_at: SystemTime,
+pub struct SessionMark {
+    /// The session.
+    pub id: Uuid,
+    /// The card it is on, e.g. `PROJ-12`.
+    pub card: String,
+    /// Whether the owner or an admin asked it to stop.
+    pub stop_requested: bool,
+}
+
+/// The MCP client an agent connected with, as its `initialize` named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// `clientInfo.name`, e.g. `codex-mcp-client`.
+    pub name: String,
+    /// `clientInfo.version`.
+    pub version: String,
 }
 
 /// A point-in-time view of an agent actor, for status pages and tests.
@@ -96,7 +112,9 @@ pub struct AgentSnapshot {
     /// The last admitted or refused call.
     pub last_activity: SystemTime,
     /// The open work session, if any.
-    pub session: Option<WorkSession>,
+    pub session: Option<SessionMark>,
+    /// The client it last initialized with on this replica, if any.
+    pub client: Option<ClientInfo>,
     /// Calls admitted since the actor started.
     pub admitted: u64,
     /// Calls refused since the actor started (rate limit hits included).
@@ -118,6 +136,10 @@ pub(crate) struct Shared {
     last_activity_ms: AtomicU64,
     pub(crate) restarts: AtomicU32,
     counters: [AtomicU64; 3],
+    /// The open work session: set by the service when it changes one, and from every
+    /// profile load (the store's word).
+    session: Mutex<Option<SessionMark>>,
+    client: Mutex<Option<ClientInfo>>,
 }
 
 impl Shared {
@@ -127,11 +149,36 @@ impl Shared {
             owner_id: profile.owner_id,
             revoked: watch::Sender::new(!profile.active),
             limiter: Mutex::new((profile.rate, Arc::new(profile.rate.limiter()))),
-            profile: Mutex::new(profile),
             last_activity_ms: AtomicU64::new(now_ms()),
             restarts: AtomicU32::new(0),
             counters: Default::default(),
+            session: Mutex::new(profile.session.clone()),
+            client: Mutex::new(None),
+            profile: Mutex::new(profile),
         }
+    }
+
+    /// The open work session.
+    pub(crate) fn session(&self) -> Option<SessionMark> {
+        self.session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_session(&self, session: Option<SessionMark>) {
+        *self.session.lock().unwrap_or_else(PoisonError::into_inner) = session;
+    }
+
+    pub(crate) fn client(&self) -> Option<ClientInfo> {
+        self.client
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_client(&self, client: ClientInfo) {
+        *self.client.lock().unwrap_or_else(PoisonError::into_inner) = Some(client);
     }
 
     /// The last profile the actor accepted.
@@ -186,12 +233,6 @@ const RATE_LIMITED: usize = 2;
 pub(crate) enum Msg {
     Admit(AdmitRequest, oneshot::Sender<Admission>),
     Snapshot(oneshot::Sender<AgentSnapshot>),
-    StartSession {
-        card: Option<String>,
-        summary: String,
-        reply: oneshot::Sender<WorkSession>,
-    },
-    FinishSession(oneshot::Sender<Option<WorkSession>>),
     Refresh(Option<AgentProfile>),
     #[cfg(test)]
     Crash,
@@ -216,7 +257,6 @@ pub(crate) struct AgentActor {
     limiter: Arc<DefaultDirectRateLimiter>,
     scopes_by_project: BTreeMap<String, BTreeSet<String>>,
     unverified: bool,
-    session: Option<WorkSession>,
     /// Refusals by the rate limit since the last admitted call.
     rate_streak: u64,
 }
@@ -236,7 +276,6 @@ impl AgentActor {
             scopes_by_project,
             unverified: false,
             rate_streak: 0,
-            session: None,
         }
     }
 
@@ -296,25 +335,6 @@ impl AgentActor {
             Msg::Snapshot(reply) => {
                 let _ = reply.send(self.snapshot());
             }
-            Msg::StartSession {
-                card,
-                summary,
-                reply,
-            } => {
-                let now = SystemTime::now();
-                let started_at = self.session.as_ref().map_or(now, |s| s.started_at);
-                let session = WorkSession {
-                    card,
-                    summary,
-                    started_at,
-                    updated_at: now,
-                };
-                self.session = Some(session.clone());
-                let _ = reply.send(session);
-            }
-            Msg::FinishSession(reply) => {
-                let _ = reply.send(self.session.take());
-            }
             Msg::Refresh(profile) => self.refresh(profile),
             #[cfg(test)]
             Msg::Crash => panic!("injected crash"),
@@ -330,9 +350,8 @@ impl AgentActor {
                     .profile
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner) = profile.clone();
-                let session = self.session.take();
+                shared.set_session(profile.session.clone());
                 *self = AgentActor::new(profile, shared);
-                self.session = session;
             }
             _ => {
                 self.shared.revoke();
@@ -349,7 +368,8 @@ impl AgentActor {
             name: self.profile.name.clone(),
             revoked: self.shared.is_revoked() || !self.profile.active,
             last_activity: SystemTime::now().checked_sub(idle).unwrap_or(UNIX_EPOCH),
-            session: self.session.clone(),
+            session: self.shared.session(),
+            client: self.shared.client(),
             admitted: self.shared.counters[ADMITTED].load(Ordering::Relaxed),
             denied: self.shared.counters[DENIED].load(Ordering::Relaxed)
                 + self.shared.counters[RATE_LIMITED].load(Ordering::Relaxed),

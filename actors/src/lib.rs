@@ -8,7 +8,7 @@
 //! * [`supervisor`] — the registry of agent actors: starts one per agent when it is first
 //!   seen, stops idle ones, restarts a panicking one, and fans revocations out.
 //! * [`agent`] — one actor per agent: admission (revoked? scope? project? rate?), the
-//!   rate-limit bucket, revocation status, last activity and the work session.
+//!   rate-limit bucket, revocation status, last activity, the open work session's mark and the client it connected with.
 //! * [`revocation`] — the revocation events carried on the broadcast channel.
 //! * [`writer`] — pools of batching writer actors (group commit): each caller is answered
 //!   only after the batch holding its item is durable.
@@ -33,7 +33,8 @@ mod tasks;
 pub mod writer;
 
 pub use agent::{
-    Admission, AdmitRequest, AgentProfile, AgentSnapshot, DenyReason, Grant, RateSpec, WorkSession,
+    Admission, AdmitRequest, AgentProfile, AgentSnapshot, ClientInfo, DenyReason, Grant, RateSpec,
+    SessionMark,
 };
 pub use calls::{CallConfig, CallError, CallPool, Caller, RequestBudget, Transient};
 pub use revocation::Revocation;

@@ -29,7 +29,8 @@ use crate::agent::{Msg, Shared};
 use crate::panic::RestartPolicy;
 use crate::tasks::Tasks;
 use crate::{
-    ActorError, Admission, AdmitRequest, AgentProfile, AgentSnapshot, Revocation, WorkSession,
+    ActorError, Admission, AdmitRequest, AgentProfile, AgentSnapshot, ClientInfo, Revocation,
+    SessionMark,
 };
 
 /// Where the supervisor learns an agent's profile. The service implements it over its
@@ -173,33 +174,32 @@ impl Supervisor {
         out
     }
 
-    /// Opens or updates the agent's work session.
-    pub async fn start_session(
-        &self,
-        agent_id: Uuid,
-        card: Option<String>,
-        summary: String,
-    ) -> Result<WorkSession, ActorError> {
-        let handle = self.handle(agent_id).await?.ok_or(ActorError::Gone)?;
-        let (reply, answer) = oneshot::channel();
-        self.send(
-            &handle,
-            Msg::StartSession {
-                card,
-                summary,
-                reply,
-            },
-        )
-        .await?;
-        answer.await.map_err(|_| ActorError::Dropped)
+    /// Sets the agent's open work session mark on this replica, if its actor runs (an
+    /// actor started later loads it from the store). Called after the store changed.
+    pub fn set_session(&self, agent_id: Uuid, session: Option<SessionMark>) {
+        if let Some(handle) = self.inner.registry.get(&agent_id) {
+            handle.shared.set_session(session);
+        }
     }
 
-    /// Closes the agent's work session, returning it.
-    pub async fn finish_session(&self, agent_id: Uuid) -> Result<Option<WorkSession>, ActorError> {
-        let handle = self.handle(agent_id).await?.ok_or(ActorError::Gone)?;
-        let (reply, answer) = oneshot::channel();
-        self.send(&handle, Msg::FinishSession(reply)).await?;
-        answer.await.map_err(|_| ActorError::Dropped)
+    /// The agent's open work session mark, if its actor runs. No mailbox round trip.
+    pub fn session(&self, agent_id: Uuid) -> Option<SessionMark> {
+        self.inner
+            .registry
+            .get(&agent_id)
+            .and_then(|h| h.shared.session())
+    }
+
+    /// Whether the agent's actor runs on this replica.
+    pub fn is_running(&self, agent_id: Uuid) -> bool {
+        self.inner.registry.contains_key(&agent_id)
+    }
+
+    /// Records the client the agent initialized with, if its actor runs.
+    pub fn set_client(&self, agent_id: Uuid, client: ClientInfo) {
+        if let Some(handle) = self.inner.registry.get(&agent_id) {
+            handle.shared.set_client(client);
+        }
     }
 
     /// Puts a revocation in force on this replica: when this returns, every affected
@@ -297,17 +297,6 @@ impl Supervisor {
     #[cfg(test)]
     pub(crate) fn mailbox(&self, agent_id: Uuid) -> Option<mpsc::Sender<Msg>> {
         self.inner.registry.get(&agent_id).map(|h| h.tx.clone())
-    }
-
-    async fn send(&self, handle: &Handle, msg: Msg) -> Result<(), ActorError> {
-        handle
-            .tx
-            .send_timeout(msg, self.inner.config.mailbox_wait)
-            .await
-            .map_err(|e| match e {
-                mpsc::error::SendTimeoutError::Timeout(_) => ActorError::Overloaded,
-                mpsc::error::SendTimeoutError::Closed(_) => ActorError::Gone,
-            })
     }
 
     fn forget(&self, agent_id: Uuid, generation: u64) {

@@ -67,6 +67,12 @@ pub struct Config {
     /// `GATEWAY_LAUNCHER_URL` and `GATEWAY_LAUNCHER_TOKEN`: Launcher's access check;
     /// without them the gateway's user table (the admin API) decides entitlements.
     pub launcher: Option<(Url, SecretString)>,
+    /// `GATEWAY_SESSION_STALE_SECS`: an open work session with neither a report nor a
+    /// call for this long is `stale` (default 300, as Plane's agent runs).
+    pub session_stale: Duration,
+    /// `GATEWAY_ACTIVE_SECS`: an agent that made a call this recently is `active` on the
+    /// live status (default 120); otherwise `idle`.
+    pub active_window: Duration,
     /// `GATEWAY_RECONCILE_SECS`: how often standing changes are re-read from the store,
     /// catching any cross-replica revocation whose notification was missed.
     pub reconcile_every: Duration,

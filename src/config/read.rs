@@ -253,6 +253,9 @@ impl Config {
                 None
             }
         };
+        let session_stale =
+            Duration::from_secs(r.number("GATEWAY_SESSION_STALE_SECS", 300u64, 1, 86_400));
+        let active_window = Duration::from_secs(r.number("GATEWAY_ACTIVE_SECS", 120u64, 1, 86_400));
         let reconcile_every =
             Duration::from_secs(r.number("GATEWAY_RECONCILE_SECS", 10u64, 1, 3600));
         let log_json = match r.raw("GATEWAY_LOG_FORMAT").map(str::trim) {
@@ -307,6 +310,8 @@ impl Config {
             idempotency_ttl,
             allowed_origins,
             reconcile_every,
+            session_stale,
+            active_window,
             launcher_secret,
             launcher,
             log_json,

@@ -6,7 +6,9 @@
 //! * [`agents`] — creating an agent (owner standing, grants, first token) and revoking it;
 //! * [`standing`] — a user's standing (entitlement, blocked, annulled) and what it does to
 //!   their agents;
-//! * [`profiles`] — the store-backed `ProfileLoader` the agent actors load from.
+//! * [`profiles`] — the store-backed `ProfileLoader` the agent actors load from;
+//! * [`sessions`] — work sessions (reporting mode): start, report, finish, stop, the
+//!   stale sweep; [`observed`] — what the agent reported beside what the gateway saw.
 //!
 //! Revocation order matters and lives only here: the store first (so any replica or
 //! any actor started later loads the new status), then the token cache (so no cached
@@ -15,7 +17,9 @@
 //! fails on this replica.
 
 mod agents;
+mod observed;
 mod profiles;
+mod sessions;
 mod standing;
 
 use std::sync::Arc;
@@ -33,7 +37,9 @@ use crate::tasker::{Tasker, TaskerError};
 use crate::token::{TokenError, TokenHash};
 
 pub use agents::{CreateAgent, CreatedAgent};
+pub use observed::{Observed, Reported, WritesOn};
 pub use profiles::profile_loader;
+pub use sessions::{SessionDetail, SessionError, SessionView, Started, StopRequest};
 pub use standing::{EventApplied, LauncherChange, UserChanges};
 
 /// Everything a request handler may touch. Cheap to clone.

@@ -1,5 +1,6 @@
 //! The agent actors' [`ProfileLoader`], backed by the store: an agent's grants, rate
-//! limit and standing (its status, and its owner's entitlement and blocked flag).
+//! limit, standing (its status, and its owner's entitlement and blocked flag) and its
+//! open work session's mark.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -35,6 +36,12 @@ impl ProfileLoader for StoreProfiles {
             else {
                 return Ok(None);
             };
+            let session = self
+                .store
+                .open_session(agent_id)
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|s| s.mark());
             let agent = record.agent;
             let rate = RateSpec {
                 per_minute: agent
@@ -62,6 +69,8 @@ impl ProfileLoader for StoreProfiles {
                     })
                     .collect(),
                 rate,
+                session,
+                stop_refuses_writes: agent.stop_refuses_writes,
             }))
         })
     }

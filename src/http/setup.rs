@@ -79,6 +79,7 @@ async fn granted_projects(gw: &Gateway, agent: &Agent) -> Vec<String> {
         owner_id: agent.owner_id,
         owner_name: String::new(),
         granted: agent.grants.iter().map(|g| g.project_id.clone()).collect(),
+        work_session: None,
     };
     let known = gw.tasker.projects(&actor).await.unwrap_or_default();
     agent

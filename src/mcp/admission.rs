@@ -2,7 +2,7 @@
 //! rate?) and names who acts, confined to the projects where the scope is held. The
 //! actor decides; this file only asks it and words its refusals for the model.
 
-use gateway_actors::{ActorError, Admission, AdmitRequest, DenyReason};
+use gateway_actors::{ActorError, Admission, AdmitRequest, DenyReason, SessionMark};
 use uuid::Uuid;
 
 use super::error::McpError;
@@ -42,7 +42,8 @@ pub async fn charge(gw: &Gateway, agent_id: Uuid, tool: Option<bool>) -> Result<
         Some(Admission::Denied(
             DenyReason::Unverified
             | DenyReason::ProjectNotGranted { .. }
-            | DenyReason::MissingScope { .. },
+            | DenyReason::MissingScope { .. }
+            | DenyReason::StopRequested { .. },
         )) => Err(McpError::Unavailable(
             "this agent's status is being re-checked; retry in a second".into(),
         )),
@@ -64,12 +65,18 @@ fn runtime(e: ActorError) -> McpError {
     }
 }
 
-/// Asks the agent's actor to admit a call of `spec` on `target`.
-pub async fn admit(call: &Call<'_>, spec: &Spec, target: Target<'_>) -> Result<Actor, McpError> {
+/// Asks the agent's actor to admit a call of `spec` on `target`. Names who acts and the
+/// agent's open work session, which the call belongs to.
+pub async fn admit(
+    call: &Call<'_>,
+    spec: &Spec,
+    target: Target<'_>,
+) -> Result<(Actor, Option<SessionMark>), McpError> {
     let request = AdmitRequest {
         scope: Some(spec.scope.as_str().to_owned()),
         project_id: target.project.map(str::to_owned),
         rate_limited: true,
+        tracker_write: spec.writes_tracker(),
     };
     let verdict = call
         .gw
@@ -79,7 +86,17 @@ pub async fn admit(call: &Call<'_>, spec: &Spec, target: Target<'_>) -> Result<A
         .map_err(runtime)?;
     match verdict {
         None | Some(Admission::Denied(DenyReason::Revoked)) => Err(McpError::Revoked),
-        Some(Admission::Allowed { projects }) => Ok(actor(call, projects)),
+        Some(Admission::Allowed { projects, session }) => {
+            let mut actor = actor(call, projects);
+            actor.work_session = session.as_ref().map(|s| s.id);
+            Ok((actor, session))
+        }
+        Some(Admission::Denied(DenyReason::StopRequested { session })) => {
+            Err(McpError::Denied(format!(
+                "{} This agent's setting refuses tracker writes until the session is finished.",
+                super::notice::stop_notice(&session)
+            )))
+        }
         Some(Admission::Denied(DenyReason::Unverified)) => Err(McpError::Denied(
             "This agent's status is being re-checked; retry in a second.".into(),
         )),
@@ -127,6 +144,7 @@ fn actor(call: &Call<'_>, granted: Vec<String>) -> Actor {
         owner_id: call.who.owner_id,
         owner_name: call.who.owner_name.clone(),
         granted,
+        work_session: None,
     }
 }
 

@@ -30,6 +30,7 @@ pub mod explain;
 pub mod idempotency;
 pub mod jsonrpc;
 pub mod limits;
+pub mod notice;
 pub mod origin;
 pub mod pipeline;
 pub mod session;

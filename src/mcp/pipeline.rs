@@ -7,12 +7,14 @@
 //! 3. **claim** the idempotency key (writes): a replay returns the first result here
 //!    (`idempotency`); a fresh claim writes the call's **intent** row, durable before
 //!    the Tasker is called;
-//! 4. call the **Tasker**, through its pool (`gw.tasker`);
+//! 4. **run** the tool: call the Tasker through its pool (`gw.tasker`), or the gateway's
+//!    work sessions (reporting mode);
 //! 5. **settle** the key with the Tasker's answer (`idempotency`); a Tasker error
 //!    becomes a message for the model (`explain`);
 //! 6. **audit**: one row per call, durable before a write is answered, queued for a
 //!    read (`audit.rs` writes it);
-//! 7. **answer** with the `CallToolResult`.
+//! 7. **answer** with the `CallToolResult`, carrying the stop notice while a stop of the
+//!    agent's work session is pending (`notice`).
 
 use serde_json::{json, Value};
 
@@ -21,7 +23,8 @@ use super::error::McpError;
 use super::explain::explain;
 use super::idempotency::{self, Claim};
 use super::limits;
-use super::tools::{self, Tool};
+use super::notice;
+use super::tools::{self, Ctx, Tool, ToolError};
 use crate::audit::AuditEvent;
 use crate::gateway::Gateway;
 use crate::identity::AgentIdentity;
@@ -47,13 +50,23 @@ struct Facts {
     replayed: bool,
     /// Whether the agent's actor admitted or refused the call (then it was charged).
     admitted: bool,
+    /// The work session the call belongs to, once admission named it (or the tool
+    /// started or ended one).
+    session: Option<Option<uuid::Uuid>>,
 }
 
 impl Facts {
     /// The call's audit event (started when the call arrived, so its latency is the
-    /// call's), with everything learnt so far.
-    fn event(&self, started: &AuditEvent) -> AuditEvent {
-        let mut event = started.clone();
+    /// call's), with everything learnt so far. A call refused before admission named
+    /// the session belongs to the session open now.
+    fn event(&self, call: &Call<'_>, started: &AuditEvent) -> AuditEvent {
+        let session = self.session.unwrap_or_else(|| {
+            call.gw
+                .supervisor
+                .session(call.who.agent_id)
+                .map(|mark| mark.id)
+        });
+        let mut event = started.clone().work_session(session);
         if let Some(project) = &self.project {
             event = event.project(project.clone());
         }
@@ -82,7 +95,7 @@ pub async fn run<T: Tool>(call: &Call<'_>, arguments: Value) -> Result<Value, Mc
         }
     }
     // 6. Audit.
-    let event = facts.event(&started);
+    let event = facts.event(call, &started);
     let row = match &result {
         Ok(_) => event.finish(
             Outcome::Allowed,
@@ -106,11 +119,22 @@ pub async fn run<T: Tool>(call: &Call<'_>, arguments: Value) -> Result<Value, Mc
         tracing::error!(error = %e, "a tool result could not be encoded");
         McpError::Unavailable("the result could not be encoded; retry".into())
     })?;
-    Ok(json!({
+    let mut answer = json!({
         "content": [{"type": "text", "text": format!("{summary}\n{structured}")}],
         "structuredContent": structured,
         "isError": false
-    }))
+    });
+    // A pending stop of the agent's work session, read now: the notice rides every
+    // result until the session ends.
+    if let Some(mark) = call
+        .gw
+        .supervisor
+        .session(call.who.agent_id)
+        .filter(|m| m.stop_requested)
+    {
+        notice::attach(&mut answer, &mark);
+    }
+    Ok(answer)
 }
 
 /// Steps 1 to 5.
@@ -136,7 +160,8 @@ async fn steps<T: Tool>(
     facts.target = target.card.or(target.project).map(str::to_owned);
     // 2. Admit.
     facts.admitted = true;
-    let actor = admission::admit(call, &T::SPEC, target).await?;
+    let (actor, session) = admission::admit(call, &T::SPEC, target).await?;
+    facts.session = Some(session.map(|mark| mark.id));
     // 3. Claim the key.
     let claim = match &key {
         Some(key) => match idempotency::claim(call, key, fingerprint).await? {
@@ -153,7 +178,7 @@ async fn steps<T: Tool>(
             Claim::Fresh(claim) => {
                 // The intent, durable before the Tasker is called: no tracker change
                 // without an audit row that names it, even if this process dies now.
-                let intent = facts.event(started).finish(Outcome::Intent, None);
+                let intent = facts.event(call, started).finish(Outcome::Intent, None);
                 if let Err(e) = audit(call, intent, true).await {
                     claim.abandon().await;
                     return Err(e);
@@ -164,13 +189,15 @@ async fn steps<T: Tool>(
         None => None,
     };
     // 4. The Tasker, through its pool.
-    let result = T::run(
-        call.gw.tasker.as_ref(),
-        &actor,
-        key.as_deref().unwrap_or_default(),
-        args,
-    )
-    .await;
+    let ctx = Ctx {
+        call: *call,
+        actor: &actor,
+        key: key.as_deref().unwrap_or_default(),
+    };
+    let result = T::run(&ctx, args).await;
+    if let Some(session) = result.as_ref().ok().and_then(T::session) {
+        facts.session = Some(Some(session));
+    }
     // 5. Settle.
     match (result, claim) {
         (Ok(output), Some(claim)) => {
@@ -182,7 +209,10 @@ async fn steps<T: Tool>(
             if let Some(claim) = claim {
                 claim.abandon().await;
             }
-            Err(explain(call, &T::SPEC, error).await)
+            Err(match error {
+                ToolError::Tasker(error) => explain(call, &T::SPEC, error).await,
+                ToolError::Refused(error) => error,
+            })
         }
     }
 }

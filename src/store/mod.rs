@@ -15,6 +15,7 @@
 
 pub mod postgres;
 mod rows;
+mod sessions;
 mod shared;
 pub mod sqlite;
 mod standing;
@@ -28,6 +29,10 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::config::DatabaseUrl;
+pub use sessions::{
+    ActivityRecord, NewWorkSession, PlanStep, SessionEnd, SessionQuery, SessionReport,
+    SessionState, StateFilter, WorkSessionRecord, WorkSessionStore,
+};
 pub use shared::SqlStore;
 pub use standing::{
     AgentMove, CurrentUser, EventReceipt, StandingPlan, StandingRule, StandingWrite,
@@ -70,9 +75,10 @@ impl StoreError {
 /// Result alias for the store.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Everything the gateway keeps. Every method is one short transaction at most.
+/// Everything the gateway keeps. Every method is one short transaction at most. Work
+/// sessions (reporting mode) are their own trait, [`WorkSessionStore`] (`sessions.rs`).
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+pub trait Store: WorkSessionStore + Send + Sync + std::fmt::Debug + 'static {
     /// `postgres` or `sqlite`.
     fn engine(&self) -> &'static str;
     /// Applies pending migrations.

@@ -103,6 +103,7 @@ impl Dialect for Postgres {
         let mut reason = Vec::with_capacity(rows.len());
         let mut key = Vec::with_capacity(rows.len());
         let mut latency = Vec::with_capacity(rows.len());
+        let mut session = Vec::with_capacity(rows.len());
         for r in rows {
             at.push(r.at);
             request_id.push(r.request_id.as_str());
@@ -115,12 +116,13 @@ impl Dialect for Postgres {
             reason.push(r.reason.as_deref());
             key.push(r.idempotency_key.as_deref());
             latency.push(r.latency_us);
+            session.push(r.work_session);
         }
         sqlx::query(
             "INSERT INTO audit (at, request_id, agent_id, owner_id, action, project_id, target, outcome, \
-             reason, idempotency_key, latency_us) \
+             reason, idempotency_key, latency_us, work_session_id) \
              SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], \
-             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[])",
+             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::uuid[])",
         )
         .bind(at)
         .bind(request_id)
@@ -133,6 +135,7 @@ impl Dialect for Postgres {
         .bind(reason)
         .bind(key)
         .bind(latency)
+        .bind(session)
         .execute(pool)
         .await?;
         Ok(())

@@ -16,7 +16,8 @@ use super::{
 /// so that no value is truncated before [`rate`] judges it.
 pub(super) const AGENT_COLUMNS: &str = "a.id, a.owner_id, a.name, a.status, a.status_reason, \
      CAST(a.rate_per_minute AS BIGINT) AS rate_per_minute, \
-     CAST(a.rate_burst AS BIGINT) AS rate_burst, a.created_at, a.updated_at";
+     CAST(a.rate_burst AS BIGINT) AS rate_burst, a.created_at, a.updated_at, \
+     a.client_name, a.client_version, a.client_seen_at, a.stop_refuses_writes";
 
 /// One row of `agents`, as stored.
 #[derive(Debug, sqlx::FromRow)]
@@ -30,6 +31,10 @@ pub struct AgentRow {
     rate_burst: Option<i64>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    client_name: Option<String>,
+    client_version: Option<String>,
+    client_seen_at: Option<DateTime<Utc>>,
+    stop_refuses_writes: bool,
 }
 
 impl AgentRow {
@@ -51,6 +56,15 @@ impl AgentRow {
             updated_at: self.updated_at,
             grants: Vec::new(),
             tokens: Vec::new(),
+            client: match (self.client_name, self.client_seen_at) {
+                (Some(name), Some(seen_at)) => Some(super::ClientSeen {
+                    name,
+                    version: self.client_version.unwrap_or_default(),
+                    seen_at,
+                }),
+                _ => None,
+            },
+            stop_refuses_writes: self.stop_refuses_writes,
         })
     }
 }

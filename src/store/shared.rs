@@ -157,6 +157,7 @@ where
 #[async_trait]
 impl<DB> Store for SqlStore<DB>
 where
+    Self: WorkSessionStore,
     DB: Dialect,
     DB::Connection: Migrate,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,

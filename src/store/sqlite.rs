@@ -28,11 +28,11 @@ use super::*;
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Columns bound per audit row.
-const AUDIT_COLUMNS: usize = 11;
+const AUDIT_COLUMNS: usize = 12;
 
 /// Audit rows per `INSERT` statement: well under SQLite's limit of 32,766 bound
 /// parameters per statement (`SQLITE_MAX_VARIABLE_NUMBER` since 3.32), which a single
-/// statement of a full `GATEWAY_AUDIT_MAX_BATCH` (up to 10,000 rows × 11 columns) would
+/// statement of a full `GATEWAY_AUDIT_MAX_BATCH` (up to 10,000 rows × 12 columns) would
 /// exceed.
 const AUDIT_ROWS_PER_INSERT: usize = 1_000;
 
@@ -105,7 +105,7 @@ impl Dialect for Sqlite {
         for chunk in rows.chunks(AUDIT_ROWS_PER_INSERT) {
             let mut insert = QueryBuilder::new(
                 "INSERT INTO audit (at, request_id, agent_id, owner_id, action, project_id, target, outcome, \
-                 reason, idempotency_key, latency_us) ",
+                 reason, idempotency_key, latency_us, work_session_id) ",
             );
             insert.push_values(chunk, |mut b, r| {
                 b.push_bind(r.at)
@@ -118,7 +118,8 @@ impl Dialect for Sqlite {
                     .push_bind(r.outcome.as_str())
                     .push_bind(&r.reason)
                     .push_bind(&r.idempotency_key)
-                    .push_bind(r.latency_us);
+                    .push_bind(r.latency_us)
+                    .push_bind(r.work_session);
             });
             insert.build().execute(&mut *tx).await?;
         }

@@ -152,6 +152,22 @@ pub struct Agent {
     pub grants: Vec<GrantRecord>,
     /// Its tokens, newest first.
     pub tokens: Vec<TokenInfo>,
+    /// The MCP client it last initialized with, if it ever did.
+    pub client: Option<ClientSeen>,
+    /// Whether its tracker writes are refused while a stop of its work session is
+    /// pending.
+    pub stop_refuses_writes: bool,
+}
+
+/// The MCP client an agent last initialized with (`clientInfo` of `initialize`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClientSeen {
+    /// `clientInfo.name`.
+    pub name: String,
+    /// `clientInfo.version`.
+    pub version: String,
+    /// When.
+    pub seen_at: DateTime<Utc>,
 }
 
 /// A new agent and its first token's hash.
@@ -276,6 +292,8 @@ pub struct AuditRow {
     pub idempotency_key: Option<String>,
     /// How long the action took, in microseconds.
     pub latency_us: i64,
+    /// The agent's work session open when the call was made.
+    pub work_session: Option<Uuid>,
 }
 
 /// One audit row, as read back.
@@ -305,6 +323,8 @@ pub struct AuditEntry {
     pub idempotency_key: Option<String>,
     /// Microseconds.
     pub latency_us: i64,
+    /// The agent's work session open when the call was made.
+    pub work_session_id: Option<Uuid>,
 }
 
 /// A page request over the audit log.

@@ -148,6 +148,16 @@ fn actor(state: &ContractState, h: &HeaderMap) -> Result<Actor, Failure> {
                     .collect()
             })
             .unwrap_or_default(),
+        work_session: match header(h, headers::WORK_SESSION) {
+            None => None,
+            Some(v) => Some(Uuid::parse_str(v).map_err(|_| {
+                TaskerError::invalid(
+                    headers::WORK_SESSION,
+                    format!("header {} must carry a UUID", headers::WORK_SESSION),
+                    vec![],
+                )
+            })?),
+        },
     })
 }
 

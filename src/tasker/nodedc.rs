@@ -32,6 +32,8 @@ pub mod headers {
     pub const GRANTED: &str = "x-nodedc-granted-projects";
     /// The write's idempotency key.
     pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+    /// The agent's open work session (optional): the card's history names it.
+    pub const WORK_SESSION: &str = "x-nodedc-work-session";
 }
 
 /// An HTTP client of the contract.
@@ -90,6 +92,9 @@ impl NodedcTasker {
             .header(headers::OWNER_ID, actor.owner_id.to_string())
             .header(headers::OWNER_NAME, encode_header(&actor.owner_name))
             .header(headers::GRANTED, actor.granted.join(","));
+        if let Some(session) = actor.work_session {
+            req = req.header(headers::WORK_SESSION, session.to_string());
+        }
         if let Some(key) = key {
             check_key(key)?;
             req = req.header(headers::IDEMPOTENCY_KEY, key);

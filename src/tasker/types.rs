@@ -17,6 +17,9 @@ pub struct Actor {
     pub owner_name: String,
     /// Project ids the agent may touch; anything else is `project_not_granted`.
     pub granted: Vec<String>,
+    /// The agent's open work session (reporting mode), which a write names in the
+    /// card's history. Optional in the contract: an adapter may ignore it.
+    pub work_session: Option<Uuid>,
 }
 
 impl Actor {
@@ -30,6 +33,7 @@ impl Actor {
             owner_id,
             owner_name: owner_name.into(),
             granted,
+            work_session: None,
         }
     }
 
@@ -238,6 +242,10 @@ pub struct HistoryEntry {
     pub actor: String,
     /// The field changed (`created`, `name`, `state`, `labels`, `block:plan`, …).
     pub field: String,
+    /// The work session the change was made in, when the agent had one open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[sqlx(rename = "work_session_id")]
+    pub work_session: Option<String>,
     /// Before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[sqlx(rename = "old_value")]

@@ -193,6 +193,7 @@ both_engines!(agents_tokens_and_grants_, agents_tokens_and_grants);
 
 fn audit_row(i: i64, agent: Option<Uuid>) -> AuditRow {
     AuditRow {
+        work_session: None,
         at: Utc::now(),
         request_id: format!("req-{i}"),
         agent_id: agent,

@@ -33,6 +33,7 @@ fn actor(granted: &[&str]) -> Actor {
         owner_id: Uuid::new_v4(),
         owner_name: "Ada".into(),
         granted: granted.iter().map(|s| (*s).to_owned()).collect(),
+        work_session: None,
     }
 }
 
@@ -203,6 +204,7 @@ async fn contract_story(t: &dyn Tasker, project: &str, other: &str, member: Uuid
     );
     let there = Actor {
         granted: vec![other.into()],
+        work_session: None,
         ..me.clone()
     };
     let foreign = t
@@ -420,6 +422,7 @@ async fn the_conformance_kit_catches_a_broken_adapter() {
         async fn project_context(&self, a: &Actor, p: &str) -> TaskerResult<ProjectContext> {
             let all = Actor {
                 granted: vec![p.to_owned()],
+                work_session: None,
                 ..a.clone()
             };
             self.0.project_context(&all, p).await

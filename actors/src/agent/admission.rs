@@ -1,7 +1,8 @@
 //! Admission: what a call asks for, the actor's verdict, and the checks that reach it.
 //!
 //! `decide` does no I/O. In order: revoked or inactive, unverified (a revocation may
-//! have been missed), project granted, scope held, rate. Only a call that passes every
+//! have been missed), project granted, scope held, a pending stop (tracker writes, when
+//! the agent's setting says so), rate. Only a call that passes every
 //! other check consumes rate budget.
 
 use std::collections::BTreeSet;
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 
-use super::{AgentActor, ADMITTED, DENIED, RATE_LIMITED};
+use super::{AgentActor, SessionMark, ADMITTED, DENIED, RATE_LIMITED};
 
 /// A request for admission: the scope the operation needs and, when it targets one
 /// project, that project.
@@ -23,6 +24,9 @@ pub struct AdmitRequest {
     pub project_id: Option<String>,
     /// Whether the call counts against the rate limit (every agent call does).
     pub rate_limited: bool,
+    /// Whether the call writes to the tracker (refused while a stop of the agent's work
+    /// session is pending, when the agent's setting says so).
+    pub tracker_write: bool,
 }
 
 impl AdmitRequest {
@@ -32,6 +36,7 @@ impl AdmitRequest {
             scope: None,
             project_id: None,
             rate_limited: true,
+            tracker_write: false,
         }
     }
 }
@@ -44,6 +49,8 @@ pub enum Admission {
     Allowed {
         /// Projects where the requested scope is held.
         projects: Vec<String>,
+        /// The agent's open work session, which the call belongs to.
+        session: Option<SessionMark>,
     },
     /// Refused, with the reason.
     Denied(DenyReason),
@@ -70,6 +77,12 @@ pub enum DenyReason {
         project_id: String,
         /// The projects the agent may use.
         granted: Vec<String>,
+    },
+    /// A tracker write while a stop of the open work session is pending, and the agent's
+    /// setting refuses writes then.
+    StopRequested {
+        /// The session asked to stop.
+        session: SessionMark,
     },
     /// Over the rate limit; retry after this long.
     RateLimited {
@@ -144,6 +157,14 @@ impl AgentActor {
                 projects
             }
         };
+        let session = self.shared.session();
+        if request.tracker_write && self.profile.stop_refuses_writes {
+            if let Some(session) = session.as_ref().filter(|s| s.stop_requested) {
+                return Admission::Denied(DenyReason::StopRequested {
+                    session: session.clone(),
+                });
+            }
+        }
         if request.rate_limited {
             if let Err(not_until) = self.limiter.check() {
                 let retry_after = not_until.wait_time_from(DefaultClock::default().now());
@@ -153,6 +174,6 @@ impl AgentActor {
                 });
             }
         }
-        Admission::Allowed { projects }
+        Admission::Allowed { projects, session }
     }
 }

@@ -44,6 +44,8 @@ fn profile(burst: u32) -> AgentProfile {
             per_minute: NonZeroU32::new(1).unwrap(),
             burst: NonZeroU32::new(burst).unwrap(),
         },
+        session: None,
+        stop_refuses_writes: false,
     }
 }
 
@@ -52,6 +54,7 @@ fn read(project: Option<&str>) -> AdmitRequest {
         scope: Some("cards:read".into()),
         project_id: project.map(str::to_owned),
         rate_limited: true,
+        tracker_write: false,
     }
 }
 
@@ -69,7 +72,8 @@ async fn admission_checks_project_scope_and_rate() {
     assert_eq!(
         sup.admit(id, read(Some("p1"))).await.unwrap(),
         Some(Admission::Allowed {
-            projects: vec!["p1".into()]
+            projects: vec!["p1".into()],
+            session: None,
         })
     );
     match sup.admit(id, read(Some("p2"))).await.unwrap() {
@@ -82,6 +86,7 @@ async fn admission_checks_project_scope_and_rate() {
         scope: Some("cards:write".into()),
         project_id: None,
         rate_limited: true,
+        tracker_write: true,
     };
     assert!(matches!(
         sup.admit(id, write).await.unwrap(),
@@ -210,29 +215,67 @@ async fn idle_actors_stop_and_start_again_on_the_next_call() {
 }
 
 #[tokio::test]
-async fn the_work_session_lives_in_the_actor() {
-    let p = profile(10);
-    let (sup, _) = supervisor(vec![p.clone()]);
-    let first = sup
-        .start_session(p.agent_id, Some("WEB-1".into()), "fixing login".into())
-        .await
-        .unwrap();
-    let second = sup
-        .start_session(p.agent_id, Some("WEB-2".into()), "tests".into())
-        .await
-        .unwrap();
-    assert_eq!(
-        second.started_at, first.started_at,
-        "an update keeps the session's start"
-    );
-    assert_eq!(second.card.as_deref(), Some("WEB-2"));
-    assert_eq!(
-        sup.snapshot(p.agent_id).await.unwrap().session,
-        Some(second.clone())
-    );
-    assert_eq!(sup.finish_session(p.agent_id).await.unwrap(), Some(second));
+async fn the_session_mark_rides_admission_and_a_pending_stop_refuses_writes_when_asked() {
+    let mut p = profile(10);
+    p.grants[0].scopes.insert("cards:write".into());
+    let (sup, loader) = supervisor(vec![p.clone()]);
+    let write = || AdmitRequest {
+        scope: Some("cards:write".into()),
+        project_id: Some("p1".into()),
+        rate_limited: true,
+        tracker_write: true,
+    };
+    // The actor starts with the store's word: no session.
+    assert!(matches!(
+        sup.admit(p.agent_id, read(None)).await.unwrap(),
+        Some(Admission::Allowed { session: None, .. })
+    ));
+    let mut mark = SessionMark {
+        id: Uuid::new_v4(),
+        card: "P-1".into(),
+        stop_requested: false,
+    };
+    sup.set_session(p.agent_id, Some(mark.clone()));
+    assert_eq!(sup.session(p.agent_id), Some(mark.clone()));
+    match sup.admit(p.agent_id, write()).await.unwrap() {
+        Some(Admission::Allowed { session, .. }) => assert_eq!(session, Some(mark.clone())),
+        other => panic!("expected admission with the session, got {other:?}"),
+    }
+    // A pending stop alone changes nothing: the setting is off.
+    mark.stop_requested = true;
+    sup.set_session(p.agent_id, Some(mark.clone()));
+    assert!(matches!(
+        sup.admit(p.agent_id, write()).await.unwrap(),
+        Some(Admission::Allowed { .. })
+    ));
+    // With the setting on (a reload from the store), writes are refused, reads are not.
+    p.stop_refuses_writes = true;
+    p.session = Some(mark.clone());
+    *loader.0.lock().unwrap() = vec![p.clone()];
+    sup.revoke(Revocation::Reload(p.agent_id));
+    let mut refused = false;
+    for _ in 0..200 {
+        if let Some(Admission::Denied(DenyReason::StopRequested { session })) =
+            sup.admit(p.agent_id, write()).await.unwrap()
+        {
+            assert_eq!(session, mark);
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(refused, "a write is refused while the stop is pending");
+    assert!(matches!(
+        sup.admit(p.agent_id, read(None)).await.unwrap(),
+        Some(Admission::Allowed { .. })
+    ));
+    // The session finished: writes go through again.
+    sup.set_session(p.agent_id, None);
+    assert!(matches!(
+        sup.admit(p.agent_id, write()).await.unwrap(),
+        Some(Admission::Allowed { session: None, .. })
+    ));
     assert_eq!(sup.snapshot(p.agent_id).await.unwrap().session, None);
-    assert_eq!(sup.finish_session(p.agent_id).await.unwrap(), None);
 }
 
 /// Answers the first load; every later load (a reload) hangs until cancelled.

@@ -3,9 +3,9 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{schema, Spec, Target, Tool};
+use super::{schema, Ctx, Spec, Target, Tool, ToolError};
 use crate::scopes::Scope;
-use crate::tasker::{Actor, Comment, Tasker, TaskerResult};
+use crate::tasker::Comment;
 
 /// The tool.
 #[derive(Debug)]
@@ -41,13 +41,11 @@ impl Tool for AddComment {
         Target::card(&args.card)
     }
 
-    async fn run(
-        tasker: &dyn Tasker,
-        actor: &Actor,
-        key: &str,
-        args: Args,
-    ) -> TaskerResult<Comment> {
-        tasker.add_comment(actor, key, &args.card, &args.body).await
+    async fn run(ctx: &Ctx<'_>, args: Args) -> Result<Comment, ToolError> {
+        Ok(ctx
+            .tasker()
+            .add_comment(ctx.actor, ctx.key, &args.card, &args.body)
+            .await?)
     }
 
     fn summary(out: &Comment) -> String {

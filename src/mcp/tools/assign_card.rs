@@ -3,9 +3,9 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{card_summary, schema, Spec, Target, Tool};
+use super::{card_summary, schema, Ctx, Spec, Target, Tool, ToolError};
 use crate::scopes::Scope;
-use crate::tasker::{Actor, CardDetail, Tasker, TaskerResult};
+use crate::tasker::CardDetail;
 
 /// The tool.
 #[derive(Debug)]
@@ -43,13 +43,11 @@ impl Tool for AssignCard {
         Target::card(&args.card)
     }
 
-    async fn run(
-        tasker: &dyn Tasker,
-        actor: &Actor,
-        key: &str,
-        args: Args,
-    ) -> TaskerResult<CardDetail> {
-        tasker.assign(actor, key, &args.card, &args.assignees).await
+    async fn run(ctx: &Ctx<'_>, args: Args) -> Result<CardDetail, ToolError> {
+        Ok(ctx
+            .tasker()
+            .assign(ctx.actor, ctx.key, &args.card, &args.assignees)
+            .await?)
     }
 
     fn summary(out: &CardDetail) -> String {

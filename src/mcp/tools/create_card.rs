@@ -2,9 +2,9 @@
 
 use serde_json::{json, Value};
 
-use super::{card_summary, schema, Spec, Target, Tool};
+use super::{card_summary, schema, Ctx, Spec, Target, Tool, ToolError};
 use crate::scopes::Scope;
-use crate::tasker::{Actor, CardDetail, NewCard, Tasker, TaskerResult};
+use crate::tasker::{CardDetail, NewCard};
 
 /// The tool.
 #[derive(Debug)]
@@ -46,13 +46,8 @@ impl Tool for CreateCard {
         Target::project(&args.project_id)
     }
 
-    async fn run(
-        tasker: &dyn Tasker,
-        actor: &Actor,
-        key: &str,
-        args: NewCard,
-    ) -> TaskerResult<CardDetail> {
-        tasker.create_card(actor, key, &args).await
+    async fn run(ctx: &Ctx<'_>, args: NewCard) -> Result<CardDetail, ToolError> {
+        Ok(ctx.tasker().create_card(ctx.actor, ctx.key, &args).await?)
     }
 
     fn summary(out: &CardDetail) -> String {

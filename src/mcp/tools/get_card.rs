@@ -3,9 +3,9 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{card_summary, schema, Spec, Target, Tool};
+use super::{card_summary, schema, Ctx, Spec, Target, Tool, ToolError};
 use crate::scopes::Scope;
-use crate::tasker::{Actor, CardDetail, Tasker, TaskerResult};
+use crate::tasker::CardDetail;
 
 /// The tool.
 #[derive(Debug)]
@@ -37,13 +37,8 @@ impl Tool for GetCard {
         Target::card(&args.card)
     }
 
-    async fn run(
-        tasker: &dyn Tasker,
-        actor: &Actor,
-        _key: &str,
-        args: Args,
-    ) -> TaskerResult<CardDetail> {
-        tasker.get_card(actor, &args.card).await
+    async fn run(ctx: &Ctx<'_>, args: Args) -> Result<CardDetail, ToolError> {
+        Ok(ctx.tasker().get_card(ctx.actor, &args.card).await?)
     }
 
     fn summary(out: &CardDetail) -> String {

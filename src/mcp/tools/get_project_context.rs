@@ -4,9 +4,9 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{schema, Spec, Target, Tool};
+use super::{schema, Ctx, Spec, Target, Tool, ToolError};
 use crate::scopes::Scope;
-use crate::tasker::{Actor, ProjectContext, Tasker, TaskerResult};
+use crate::tasker::ProjectContext;
 
 /// The tool.
 #[derive(Debug)]
@@ -41,13 +41,11 @@ impl Tool for GetProjectContext {
         Target::project(&args.project_id)
     }
 
-    async fn run(
-        tasker: &dyn Tasker,
-        actor: &Actor,
-        _key: &str,
-        args: Args,
-    ) -> TaskerResult<ProjectContext> {
-        tasker.project_context(actor, &args.project_id).await
+    async fn run(ctx: &Ctx<'_>, args: Args) -> Result<ProjectContext, ToolError> {
+        Ok(ctx
+            .tasker()
+            .project_context(ctx.actor, &args.project_id)
+            .await?)
     }
 
     fn summary(out: &ProjectContext) -> String {

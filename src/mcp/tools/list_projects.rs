@@ -3,9 +3,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{schema, Spec, Target, Tool};
+use super::{schema, Ctx, Spec, Target, Tool, ToolError};
 use crate::scopes::Scope;
-use crate::tasker::{Actor, ProjectSummary, Tasker, TaskerResult};
+use crate::tasker::ProjectSummary;
 
 /// The tool.
 #[derive(Debug)]
@@ -52,9 +52,9 @@ impl Tool for ListProjects {
         Target::default()
     }
 
-    async fn run(tasker: &dyn Tasker, actor: &Actor, _key: &str, _: Args) -> TaskerResult<Output> {
+    async fn run(ctx: &Ctx<'_>, _: Args) -> Result<Output, ToolError> {
         Ok(Output {
-            projects: tasker.projects(actor).await?,
+            projects: ctx.tasker().projects(ctx.actor).await?,
         })
     }
 

@@ -12,6 +12,7 @@
 pub mod add_comment;
 pub mod assign_card;
 pub mod create_card;
+pub mod finish_work_session;
 pub mod get_card;
 pub mod get_project_context;
 pub mod list_projects;
@@ -19,8 +20,10 @@ pub mod move_card;
 pub mod schema;
 pub mod search_cards;
 pub mod set_labels;
+pub mod start_work_session;
 pub mod update_card;
 pub mod update_structured_block;
+pub mod update_work_session;
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -31,9 +34,78 @@ use serde_json::{json, Value};
 
 use super::error::McpError;
 use super::pipeline::{self, Call};
+use crate::gateway::{Gateway, SessionError};
 use crate::scopes::Scope;
-use crate::tasker::{Actor, CardDetail, Tasker, TaskerResult};
+use crate::tasker::{Actor, CardDetail, Tasker, TaskerError};
 use schema::OutputSchema;
+
+/// What a tool's `run` is given: the call (the gateway, who calls), who acts (admitted,
+/// confined to the projects where the scope is held, naming the open work session), and
+/// the write's idempotency key (empty for reads).
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    /// The call.
+    pub call: Call<'a>,
+    /// Who acts.
+    pub actor: &'a Actor,
+    /// The write's idempotency key; empty for reads.
+    pub key: &'a str,
+}
+
+impl<'a> Ctx<'a> {
+    /// The Tasker, through its pool.
+    pub fn tasker(&self) -> &'a dyn Tasker {
+        self.call.gw.tasker.as_ref()
+    }
+
+    /// The gateway core.
+    pub fn gw(&self) -> &'a Gateway {
+        self.call.gw
+    }
+}
+
+/// Why a tool's `run` has no result: the Tasker's error (worded for the model by
+/// `explain`), or a refusal already worded.
+#[derive(Debug)]
+pub enum ToolError {
+    /// The Tasker refused or failed.
+    Tasker(TaskerError),
+    /// Refused, with the message for the model.
+    Refused(McpError),
+}
+
+impl From<TaskerError> for ToolError {
+    fn from(e: TaskerError) -> Self {
+        ToolError::Tasker(e)
+    }
+}
+
+impl From<SessionError> for ToolError {
+    /// The one mapping of work-session errors to what the model reads.
+    fn from(e: SessionError) -> Self {
+        let message = e.to_string();
+        match e {
+            SessionError::Tasker(e) => ToolError::Tasker(e),
+            SessionError::Unknown(_) | SessionError::Ended { .. } => {
+                ToolError::Refused(McpError::Rejected(format!(
+                    "{message}. Start a new one with start_work_session."
+                )))
+            }
+            SessionError::NotYours(_) => ToolError::Refused(McpError::Denied(format!(
+                "{message}. Report only on the session your start_work_session returned."
+            ))),
+            SessionError::StopPending(_) => ToolError::Refused(McpError::Denied(message)),
+            SessionError::Invalid(_) => ToolError::Refused(McpError::Rejected(message)),
+            SessionError::Store(e) => {
+                tracing::error!(error = %e, "a work session could not be stored");
+                ToolError::Refused(McpError::Unavailable(
+                    "the work session could not be stored; retry with the same idempotency_key"
+                        .into(),
+                ))
+            }
+        }
+    }
+}
 
 /// What every tool declares about itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +120,14 @@ pub struct Spec {
     pub scope: Scope,
     /// Whether it writes (then it needs an `idempotency_key`).
     pub write: bool,
+}
+
+impl Spec {
+    /// Whether it writes to the tracker (a work-session report writes only the gateway's
+    /// own record): what a pending stop refuses, when the agent's setting says so.
+    pub fn writes_tracker(&self) -> bool {
+        self.write && !matches!(self.scope, Scope::SessionsWrite)
+    }
 }
 
 /// What a call touches, for admission: one project, or one card (whose project the
@@ -91,15 +171,19 @@ pub trait Tool {
     fn input_schema() -> Value;
     /// What the call touches, for admission.
     fn target(args: &Self::Args) -> Target<'_>;
-    /// Calls the Tasker as `actor`; `key` is the write's idempotency key (empty for reads).
+    /// Does the work: calls the Tasker (`ctx.tasker()`) as `ctx.actor`, or the gateway's
+    /// work sessions.
     fn run<'a>(
-        tasker: &'a dyn Tasker,
-        actor: &'a Actor,
-        key: &'a str,
+        ctx: &'a Ctx<'a>,
         args: Self::Args,
-    ) -> impl Future<Output = TaskerResult<Self::Output>> + Send + 'a;
+    ) -> impl Future<Output = Result<Self::Output, ToolError>> + Send + 'a;
     /// A one-line summary for the text content.
     fn summary(out: &Self::Output) -> String;
+    /// The work session a result belongs to, when the tool starts or ends one (its audit
+    /// row names it); `None` keeps the session open when the call was admitted.
+    fn session(_out: &Self::Output) -> Option<uuid::Uuid> {
+        None
+    }
 }
 
 /// `KEY: name [state].` with a prefix, for the tools that return a card.
@@ -169,4 +253,7 @@ tools! {
     set_labels::SetLabels,
     assign_card::AssignCard,
     update_structured_block::UpdateStructuredBlock,
+    start_work_session::StartWorkSession,
+    update_work_session::UpdateWorkSession,
+    finish_work_session::FinishWorkSession,
 }

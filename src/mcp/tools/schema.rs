@@ -4,6 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::gateway::{SessionView, Started};
 use crate::tasker::{CardDetail, CardPage, Comment, ProjectContext};
 
 /// The output schema of a tool's result type: declared once per type, so every tool that
@@ -44,6 +45,48 @@ impl OutputSchema for ProjectContext {
             &["project", "states", "labels", "members"],
         )
     }
+}
+
+impl OutputSchema for SessionView {
+    fn schema() -> Value {
+        work_session(Map::new())
+    }
+}
+
+impl OutputSchema for Started {
+    fn schema() -> Value {
+        let mut extra = Map::new();
+        extra.insert(
+            "superseded".into(),
+            json!({"type": ["string", "null"], "description": "The open session this start ended"}),
+        );
+        work_session(extra)
+    }
+}
+
+/// A work session, as the session tools return it, with `extra` properties.
+pub fn work_session(extra: Map<String, Value>) -> Value {
+    let mut props = typed(&["id", "card", "intent", "state", "started_at"], "string");
+    props.insert(
+        "plan".into(),
+        json!({"type": "array", "items": plan_step()}),
+    );
+    props.insert("stop".into(), json!({"type": ["object", "null"]}));
+    props.extend(extra);
+    output(
+        Value::Object(props),
+        &["id", "card", "intent", "state", "plan"],
+    )
+}
+
+/// One step of a work session's plan.
+pub fn plan_step() -> Value {
+    json!({"type": "object", "properties": {"step": {"type": "string"}, "done": {"type": "boolean"}}, "required": ["step"]})
+}
+
+/// A work session id.
+pub fn session() -> Value {
+    string("The id start_work_session returned")
 }
 
 /// An object schema with `properties`, `required`, and no other keys allowed.

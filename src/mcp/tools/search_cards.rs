@@ -2,9 +2,9 @@
 
 use serde_json::{json, Value};
 
-use super::{schema, Spec, Target, Tool};
+use super::{schema, Ctx, Spec, Target, Tool, ToolError};
 use crate::scopes::Scope;
-use crate::tasker::{Actor, CardPage, CardQuery, Tasker, TaskerResult};
+use crate::tasker::{CardPage, CardQuery};
 
 /// The tool.
 #[derive(Debug)]
@@ -45,13 +45,8 @@ impl Tool for SearchCards {
         }
     }
 
-    async fn run(
-        tasker: &dyn Tasker,
-        actor: &Actor,
-        _key: &str,
-        args: CardQuery,
-    ) -> TaskerResult<CardPage> {
-        tasker.search_cards(actor, &args).await
+    async fn run(ctx: &Ctx<'_>, args: CardQuery) -> Result<CardPage, ToolError> {
+        Ok(ctx.tasker().search_cards(ctx.actor, &args).await?)
     }
 
     fn summary(out: &CardPage) -> String {

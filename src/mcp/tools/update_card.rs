@@ -3,9 +3,9 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{card_summary, schema, Spec, Target, Tool};
+use super::{card_summary, schema, Ctx, Spec, Target, Tool, ToolError};
 use crate::scopes::Scope;
-use crate::tasker::{Actor, CardDetail, CardPatch, Tasker, TaskerResult};
+use crate::tasker::{CardDetail, CardPatch};
 
 /// The tool.
 #[derive(Debug)]
@@ -60,12 +60,7 @@ impl Tool for UpdateCard {
         Target::card(&args.card)
     }
 
-    async fn run(
-        tasker: &dyn Tasker,
-        actor: &Actor,
-        key: &str,
-        args: Args,
-    ) -> TaskerResult<CardDetail> {
+    async fn run(ctx: &Ctx<'_>, args: Args) -> Result<CardDetail, ToolError> {
         let patch = CardPatch {
             name: args.name,
             description: args.description,
@@ -74,7 +69,10 @@ impl Tool for UpdateCard {
             start_date: args.start_date,
             target_date: args.target_date,
         };
-        tasker.update_card(actor, key, &args.card, &patch).await
+        Ok(ctx
+            .tasker()
+            .update_card(ctx.actor, ctx.key, &args.card, &patch)
+            .await?)
     }
 
     fn summary(out: &CardDetail) -> String {

@@ -4,9 +4,9 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{card_summary, schema, Spec, Target, Tool};
+use super::{card_summary, schema, Ctx, Spec, Target, Tool, ToolError};
 use crate::scopes::Scope;
-use crate::tasker::{Actor, CardDetail, Tasker, TaskerResult};
+use crate::tasker::CardDetail;
 
 /// The tool.
 #[derive(Debug)]
@@ -46,15 +46,11 @@ impl Tool for UpdateStructuredBlock {
         Target::card(&args.card)
     }
 
-    async fn run(
-        tasker: &dyn Tasker,
-        actor: &Actor,
-        key: &str,
-        args: Args,
-    ) -> TaskerResult<CardDetail> {
-        tasker
-            .update_block(actor, key, &args.card, &args.block, &args.content)
-            .await
+    async fn run(ctx: &Ctx<'_>, args: Args) -> Result<CardDetail, ToolError> {
+        Ok(ctx
+            .tasker()
+            .update_block(ctx.actor, ctx.key, &args.card, &args.block, &args.content)
+            .await?)
     }
 
     fn summary(out: &CardDetail) -> String {

@@ -126,6 +126,7 @@ impl Kit {
         // A card of the other project, made by an agent granted there, is refused by key.
         let there = Actor {
             granted: vec![other.clone()],
+            work_session: None,
             ..self.actor.clone()
         };
         let input = NewCard {

@@ -140,6 +140,7 @@ pub async fn run(mut target: CheckTarget) -> Vec<CheckResult> {
             owner_id: Uuid::new_v4(),
             owner_name: "conformance".into(),
             granted: vec![target.project.clone()],
+            work_session: None,
         },
         target,
         run,

@@ -311,7 +311,7 @@ pub(super) async fn detail(conn: &mut AnyConnection, id: &str) -> TaskerResult<C
     let comments = sqlx::query_as::<_, Comment>("SELECT id, body, actor, created_at FROM tracker_comments WHERE card_id = $1 ORDER BY created_at, id")
         .bind(id)
         .fetch_all(&mut *conn).await.map_err(db_error)?;
-    let history = sqlx::query_as::<_, HistoryEntry>("SELECT at, actor, field, old_value, new_value FROM tracker_history WHERE card_id = $1 ORDER BY id")
+    let history = sqlx::query_as::<_, HistoryEntry>("SELECT at, actor, field, old_value, new_value, work_session_id FROM tracker_history WHERE card_id = $1 ORDER BY id")
         .bind(id)
         .fetch_all(&mut *conn).await.map_err(db_error)?;
     Ok(CardDetail {

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::catalog::ProjectData;
 use super::client::ITEMS;
-use super::text::{footer_actor, read_comment, read_description};
+use super::text::{footer_actor, footer_session, read_comment, read_description};
 use super::{wire, PlaneTasker};
 use crate::tasker::*;
 
@@ -115,10 +115,14 @@ impl PlaneTasker {
             .await?;
         let me = self.catalog.me(d).await?;
         let mut shown = Vec::with_capacity(comments.len());
+        let mut sessions = Vec::with_capacity(comments.len());
         for c in &comments {
             shown.push(self.comment(d, c).await);
+            let (_, foot) = read_comment(c.comment_html.as_deref().unwrap_or(""));
+            sessions.push(foot.as_deref().and_then(footer_session));
         }
         let creator = description.footer.as_deref().and_then(footer_actor);
+        let created_in = description.footer.as_deref().and_then(footer_session);
         let mut history = Vec::new();
         for a in &activities {
             let field = match (a.field.as_deref(), a.verb.as_deref()) {
@@ -140,22 +144,34 @@ impl PlaneTasker {
                 "description" => (None, None),
                 _ => (a.old_value.clone(), a.new_value.clone()),
             };
+            let work_session = if by_gateway && field == "created" {
+                created_in.clone()
+            } else {
+                None
+            };
             history.push(HistoryEntry {
                 at: wire::millis(a.created_at.as_deref()),
                 actor,
+                work_session,
                 field,
                 old: old.filter(|v| !v.is_empty()),
                 new: new.filter(|v| !v.is_empty()),
             });
         }
         // Plane's activity list leaves comments out; the port's history has them.
-        history.extend(shown.iter().map(|c| HistoryEntry {
-            at: c.created_at,
-            actor: c.actor.clone(),
-            field: "comment".into(),
-            old: None,
-            new: Some(c.id.clone()),
-        }));
+        history.extend(
+            shown
+                .iter()
+                .zip(sessions)
+                .map(|(c, work_session)| HistoryEntry {
+                    at: c.created_at,
+                    actor: c.actor.clone(),
+                    work_session,
+                    field: "comment".into(),
+                    old: None,
+                    new: Some(c.id.clone()),
+                }),
+        );
         history.sort_by_key(|h| h.at);
         Ok(CardDetail {
             card: data.card(issue),
@@ -168,7 +184,8 @@ impl PlaneTasker {
 
     /// A comment as the port shows it: the footer's agent, else the Plane user.
     pub(super) async fn comment(&self, d: Instant, c: &wire::IssueComment) -> Comment {
-        let (body, by) = read_comment(c.comment_html.as_deref().unwrap_or(""));
+        let (body, foot) = read_comment(c.comment_html.as_deref().unwrap_or(""));
+        let by = foot.as_deref().and_then(footer_actor);
         let actor = match (by, c.actor.as_deref()) {
             (Some(by), _) => by,
             (None, Some(id)) => self.catalog.user_name(d, id).await,

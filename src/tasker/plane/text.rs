@@ -25,14 +25,30 @@ const FOOTER_PREFIX: &str = "— ";
 const FOOTER_SUFFIX: &str = ", via Agent Gateway";
 const CREATED_BY: &str = "Created by ";
 const BLOCK_HEADING: &str = "Block: ";
+const SESSION_OPEN: &str = " (work session ";
 
 /// The footer naming the agent and its owner (and work session, when one is set).
 pub fn footer(actor: &Actor, created: bool) -> String {
     let by = if created { CREATED_BY } else { "" };
+    let session = actor
+        .work_session
+        .map(|s| format!("{SESSION_OPEN}{s})"))
+        .unwrap_or_default();
     format!(
-        "{FOOTER_PREFIX}{by}{} on behalf of {}{FOOTER_SUFFIX}",
+        "{FOOTER_PREFIX}{by}{} on behalf of {}{session}{FOOTER_SUFFIX}",
         actor.agent_name, actor.owner_name
     )
+}
+
+/// The work session a footer names, if any.
+pub fn footer_session(line: &str) -> Option<String> {
+    let inner = line
+        .strip_prefix(FOOTER_PREFIX)?
+        .strip_suffix(FOOTER_SUFFIX)?;
+    let at = inner.rfind(SESSION_OPEN)?;
+    inner[at + SESSION_OPEN.len()..]
+        .strip_suffix(')')
+        .map(str::to_owned)
 }
 
 /// `AGENT (on behalf of OWNER)` from a footer's text, if it is one.
@@ -41,7 +57,7 @@ pub fn footer_actor(line: &str) -> Option<String> {
         .strip_prefix(FOOTER_PREFIX)?
         .strip_suffix(FOOTER_SUFFIX)?;
     let inner = inner.strip_prefix(CREATED_BY).unwrap_or(inner);
-    let inner = match inner.rfind(" (work session ") {
+    let inner = match inner.rfind(SESSION_OPEN) {
         Some(i) if inner.ends_with(')') => &inner[..i],
         _ => inner,
     };
@@ -131,17 +147,17 @@ pub fn read_description(html: &str) -> Description {
     d
 }
 
-/// A comment read back: its body and, when the gateway wrote it, who it was for.
+/// A comment read back: its body and, when the gateway wrote it, its footer line.
 pub fn read_comment(html: &str) -> (String, Option<String>) {
     let mut body = Vec::new();
-    let mut actor = None;
+    let mut footer = None;
     for (line, _) in lines(html) {
         match footer_actor(&line) {
-            Some(a) => actor = Some(a),
+            Some(_) => footer = Some(line),
             None => body.push(line),
         }
     }
-    (join(body), actor)
+    (join(body), footer)
 }
 
 fn join(mut lines: Vec<String>) -> String {
@@ -265,6 +281,7 @@ mod tests {
             owner_id: Uuid::nil(),
             owner_name: "Ada <Lovelace>".into(),
             granted: vec![],
+            work_session: None,
         }
     }
 
@@ -290,9 +307,23 @@ mod tests {
 
     #[test]
     fn comments_and_human_html() {
-        let (body, actor) = read_comment(&comment_html("hi &amp; bye", &footer(&ada(), false)));
+        let (body, foot) = read_comment(&comment_html("hi &amp; bye", &footer(&ada(), false)));
         assert_eq!(body, "hi &amp; bye");
-        assert_eq!(actor.unwrap(), "Scout (on behalf of Ada <Lovelace>)");
+        let foot = foot.unwrap();
+        assert_eq!(
+            footer_actor(&foot).unwrap(),
+            "Scout (on behalf of Ada <Lovelace>)"
+        );
+        assert_eq!(footer_session(&foot), None);
+        let session = uuid::Uuid::new_v4();
+        let mut working = ada();
+        working.work_session = Some(session);
+        let foot = footer(&working, true);
+        assert_eq!(
+            footer_actor(&foot).unwrap(),
+            "Scout (on behalf of Ada <Lovelace>)"
+        );
+        assert_eq!(footer_session(&foot), Some(session.to_string()));
         let (body, actor) = read_comment("<p>Looks <strong>good</strong>&nbsp;to me<br>thanks</p>");
         assert_eq!(body, "Looks good\u{a0}to me\nthanks");
         assert!(actor.is_none());

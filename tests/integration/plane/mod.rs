@@ -49,6 +49,7 @@ fn actor(granted: &[&str]) -> Actor {
         owner_id: Uuid::new_v4(),
         owner_name: "Ada".into(),
         granted: granted.iter().map(|s| (*s).to_owned()).collect(),
+        work_session: None,
     }
 }
 
@@ -488,7 +489,11 @@ async fn a_plane_older_than_1_1_is_used_through_issues() {
         w.add_project("WEB", &[])
     });
     let plane = adapter(&fake);
-    let me = actor(&[&project]);
+    let session = Uuid::new_v4();
+    let me = Actor {
+        work_session: Some(session),
+        ..actor(&[&project])
+    };
     let c = plane
         .create_card(&me, "k", &card(&project, "Old server"))
         .await
@@ -526,4 +531,8 @@ async fn a_plane_older_than_1_1_is_used_through_issues() {
         ]
     );
     assert_eq!(got.history[2].new.as_deref(), Some("Done"));
+    // The work session the agent was in is named in the footer and read back.
+    let session = Some(session.to_string());
+    assert_eq!(got.history[0].work_session, session);
+    assert_eq!(got.history[1].work_session, session);
 }

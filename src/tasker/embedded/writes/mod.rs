@@ -110,8 +110,8 @@ async fn history(
     new: Option<&str>,
 ) -> TaskerResult<()> {
     sqlx::query(
-        "INSERT INTO tracker_history (id, card_id, at, actor, agent_id, owner_id, field, old_value, new_value) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO tracker_history (id, card_id, at, actor, agent_id, owner_id, field, old_value, new_value, work_session_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(Uuid::now_v7().to_string())
     .bind(card_id)
@@ -122,6 +122,7 @@ async fn history(
     .bind(field)
     .bind(old)
     .bind(new)
+    .bind(actor.work_session.map(|s| s.to_string()))
     .execute(&mut *conn)
     .await
     .map_err(db_error)?;
