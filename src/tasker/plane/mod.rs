@@ -11,7 +11,8 @@
 //! * [`resolve`] — names checked against the project (what Plane silently drops);
 //! * [`text`] — descriptions, blocks, comments and the attribution footer in HTML;
 //! * [`cards`] — reading: find, detail with history, search;
-//! * [`writes`] — creating and changing, idempotently.
+//! * [`writes`] — creating work items and comments, idempotently;
+//! * [`changes`] — changing work items.
 //!
 //! The adapter only ever sends `GET`, `POST` and `PATCH`, and never to an `archive`
 //! path: the port has no delete or archive, and nothing here builds one.
@@ -29,6 +30,7 @@ use url::Url;
 
 mod cards;
 mod catalog;
+mod changes;
 mod client;
 mod resolve;
 mod text;
