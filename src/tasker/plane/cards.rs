@@ -233,6 +233,10 @@ impl PlaneTasker {
         let mut cards = Vec::new();
         let mut scanned = 0;
         while let Some(project) = projects.get(at) {
+            // Bounded per call across projects too: the next call goes on from here.
+            if scanned >= MAX_SCAN {
+                return Ok(page_of(cards, Some((at, page, skip))));
+            }
             let data = self.catalog.project(d, project, false).await?;
             let filter = match Filter::new(&data, q, q.project_id.is_some()) {
                 Some(f) => f?,

@@ -464,6 +464,42 @@ async fn search_follows_plane_s_cursor_pagination() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), 115);
+    // Across projects (identifier order), every card once, none over the limit.
+    let ops = fake.with(|w| w.add_project("OPS", &[]));
+    let both = Actor {
+        granted: vec![project.clone(), ops.clone()],
+        ..me.clone()
+    };
+    for i in 0..3 {
+        plane
+            .create_card(
+                &both,
+                &format!("ops-{i}"),
+                &card(&ops, &format!("needle ops {i}")),
+            )
+            .await
+            .unwrap();
+    }
+    let (mut all, mut cursor) = (Vec::new(), None);
+    for _ in 0..50 {
+        let q = CardQuery {
+            text: Some("needle".into()),
+            cursor: cursor.clone(),
+            limit: Some(100),
+            ..CardQuery::default()
+        };
+        let page = plane.search_cards(&both, &q).await.unwrap();
+        assert!(page.cards.len() <= 100);
+        all.extend(page.cards.into_iter().map(|c| c.id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let count = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!((count, all.len()), (118, 118));
     let cursors: Vec<String> = fake.with(|w| w.requests.iter().map(|(_, p)| p.clone()).collect());
     assert!(cursors.iter().any(|p| p.ends_with("/work-items/")));
     let bad = plane
