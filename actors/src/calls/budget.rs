@@ -1,8 +1,11 @@
 //! The upstream's request budget: one per upstream, shared by every call to it.
 //!
 //! It combines what the gateway knows in advance (an optional number of requests per
-//! minute, a GCRA limiter) with what the upstream says as it answers (a pause: "no
-//! requests left until …", or a 429's `Retry-After`). A request takes its turn with
+//! minute, counted over a sliding 60-second window: the shape of Plane's throttle,
+//! DRF's `SimpleRateThrottle`, so a budget equal to the upstream's never trips it —
+//! a token bucket with a burst of N would send up to 2N in the first minute) with what
+//! the upstream says as it answers (a pause: "no requests left until …", or a 429's
+//! `Retry-After`). A request takes its turn with
 //! [`RequestBudget::acquire`], which queues the caller while its deadline allows and
 //! otherwise says at once how long the wait would be, so the caller can answer "retry
 //! after N ms" instead of hanging until its timeout.
@@ -14,22 +17,25 @@
 //! [`CallPool::start`]: super::CallPool::start
 //! [`CallPool::start_metered`]: super::CallPool::start_metered
 
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 
 /// The longest pause an upstream may impose through its headers; a longer one (a
 /// clock skew, a bogus header) is cut to this.
 pub const MAX_PAUSE: Duration = Duration::from_secs(300);
 
+/// The window the per-minute budget is counted over.
+const WINDOW: Duration = Duration::from_secs(60);
+
 /// One upstream's request budget. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct RequestBudget {
-    limiter: Option<DefaultDirectRateLimiter>,
+    /// Requests per [`WINDOW`], and the send times of the last ones.
+    limit: Option<(usize, Mutex<VecDeque<Instant>>)>,
     paused_until: Mutex<Option<Instant>>,
 }
 
@@ -38,7 +44,7 @@ impl RequestBudget {
     /// pauses still apply).
     pub fn new(per_minute: Option<NonZeroU32>) -> Self {
         Self {
-            limiter: per_minute.map(|n| RateLimiter::direct(Quota::per_minute(n))),
+            limit: per_minute.map(|n| (n.get() as usize, Mutex::new(VecDeque::new()))),
             paused_until: Mutex::new(None),
         }
     }
@@ -54,20 +60,33 @@ impl RequestBudget {
             }
             tokio::time::sleep_until(until).await;
         }
-        let Some(limiter) = &self.limiter else {
+        let Some((limit, sent)) = &self.limit else {
             return Ok(());
         };
-        match limiter.check() {
-            Ok(()) => Ok(()),
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                if Instant::now() + wait > deadline {
-                    return Err(wait);
+        loop {
+            let now = Instant::now();
+            let wait = {
+                let mut sent = sent
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                while sent
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+                {
+                    sent.pop_front();
                 }
-                tokio::time::timeout_at(deadline, limiter.until_ready())
-                    .await
-                    .map_err(|_| Duration::from_secs(1))
+                if sent.len() < *limit {
+                    sent.push_back(now);
+                    return Ok(());
+                }
+                // The oldest send leaves the window first.
+                sent.front()
+                    .map_or(Duration::ZERO, |t| WINDOW - now.duration_since(*t))
+            };
+            if now + wait > deadline {
+                return Err(wait);
             }
+            tokio::time::sleep(wait).await;
         }
     }
 

@@ -470,3 +470,19 @@ async fn a_throttled_answer_is_retried_only_when_its_wait_fits_and_never_opens_t
     // Four throttled answers with a breaker of one failure: still closed.
     assert_eq!(pool.call(|| async { Ok::<_, Upstream>(7) }).await, Ok(7));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_budget_counts_a_sliding_minute_like_plane_s_throttle() {
+    let budget = RequestBudget::new(NonZeroU32::new(3));
+    let start = tokio::time::Instant::now();
+    for _ in 0..3 {
+        assert_eq!(budget.acquire(Duration::ZERO).await, Ok(()));
+    }
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    // A fourth in the same minute would make four: refused at once, with the wait.
+    let wait = budget.acquire(Duration::from_secs(1)).await.unwrap_err();
+    assert_eq!(wait, Duration::from_secs(40));
+    // Queued while its deadline allows: sent when the first leaves the window.
+    assert_eq!(budget.acquire(Duration::from_secs(45)).await, Ok(()));
+    assert_eq!(start.elapsed(), Duration::from_secs(60));
+}
