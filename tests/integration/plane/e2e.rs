@@ -76,3 +76,76 @@ async fn the_gateway_in_front_of_plane_attributes_an_agent_s_card() {
     assert!(fake.with(|w| w.requests.iter().all(|(m, _)| m != "DELETE")));
     app.stop().await;
 }
+
+/// The two binaries in front of a Plane, as an operator would check one: `tasker-serve`
+/// with `GATEWAY_TASKER=plane` serves the contract over the adapter, and `tasker-check`
+/// passes against it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasker_check_binary_passes_against_tasker_serve_in_front_of_plane() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let fake = Fake::start().await;
+    let (project, other) = fake.with(|w| {
+        let ana = w.add_user("Ana", 15);
+        (
+            w.add_project("CHK", &[(&ana, 15)]),
+            w.add_project("CHO", &[]),
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let token = "internal-service-token-for-tests";
+    let mut server = Command::new(env!("CARGO_BIN_EXE_agent-gateway"))
+        .args(["tasker-serve", "--bind", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .env("GATEWAY_TASKER_TOKEN", token)
+        .env("GATEWAY_TASKER", "plane")
+        .env("GATEWAY_PLANE_URL", fake.url.as_str())
+        .env("GATEWAY_PLANE_WORKSPACE", SLUG)
+        .env("GATEWAY_PLANE_API_KEY", KEY)
+        // The kit sends about 150 requests in seconds; this fake Plane allows that (a
+        // real one needs API_KEY_RATE_LIMIT raised for the run: docs/TASKER_ADAPTER_CONTRACT.md §12).
+        .env("GATEWAY_TASKER_BUDGET_PER_MINUTE", "100000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = server.stdout.take().unwrap();
+    let served = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout).lines().next().unwrap().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(served.contains("/api/internal/nodedc/agent/"), "{served}");
+    let check = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_agent-gateway"))
+            .args([
+                "tasker-check",
+                "--url",
+                &format!("http://127.0.0.1:{port}"),
+                "--token-env",
+                "CHECK_TOKEN",
+                "--project",
+                &project,
+                "--other-project",
+                &other,
+            ])
+            .env("CHECK_TOKEN", token)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let table = String::from_utf8_lossy(&check.stdout).to_string();
+    assert!(check.status.success(), "{table}");
+    assert!(table.contains("11 checks, 11 passed, 0 failed"), "{table}");
+    assert!(fake.with(|w| w
+        .requests
+        .iter()
+        .all(|(m, p)| m != "DELETE" && !p.contains("archiv"))));
+}
