@@ -382,7 +382,8 @@ fn decode_32(hex_text: &str) -> Option<[u8; 32]> {
     hex::decode(hex_text).ok()?.try_into().ok()
 }
 
-/// Periodic upkeep: token usage, expired idempotency keys.
+/// Periodic upkeep: token usage, expired idempotency keys, work sessions asked to stop
+/// that went silent.
 fn spawn_background(gateway: &Gateway, fanout: &Fanout) -> Vec<JoinHandle<()>> {
     let usage = {
         let auth = gateway.auth.clone();
@@ -410,7 +411,27 @@ fn spawn_background(gateway: &Gateway, fanout: &Fanout) -> Vec<JoinHandle<()>> {
             }
         })
     };
-    let mut tasks = vec![usage, purge];
+    let sweep = {
+        let gw = gateway.clone();
+        // Often enough that a stopped session ends within a quarter of the interval.
+        let every = (gw.config.session_stale / 4)
+            .clamp(Duration::from_millis(250), Duration::from_secs(15));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                match gw.sweep_work_sessions().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        ended = n,
+                        "work sessions asked to stop and silent ended as stopped"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "could not sweep work sessions"),
+                }
+            }
+        })
+    };
+    let mut tasks = vec![usage, purge, sweep];
     tasks.extend(fanout.spawn(Arc::clone(&gateway.store), gateway.config.reconcile_every));
     tasks
 }

@@ -26,6 +26,7 @@ use crate::http::extract::one_header;
 const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
 
 /// Whether this message belongs to the stateless revision.
 pub fn is_stateless(headers: &HeaderMap, message: &Message) -> bool {
@@ -126,6 +127,12 @@ async fn serve(
     if version != STATELESS {
         return Err(McpError::UnsupportedVersion(version.to_owned()));
     }
+    dispatch::client_seen(
+        &mcp.gw,
+        &caller.who,
+        meta.and_then(|m| m.get(META_CLIENT_INFO)),
+    )
+    .await;
     // 4. Dispatch.
     match method {
         "server/discover" => Ok(json!({
