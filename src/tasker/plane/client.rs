@@ -156,9 +156,7 @@ impl Http {
         }
         // A Plane older than v1.1.0 has no `/work-items/` route: Django's own 404 page,
         // not the API's JSON. Remember, and ask again under `/issues/`.
-        let unrouted = answer.status == StatusCode::NOT_FOUND
-            && serde_json::from_slice::<serde_json::Value>(&answer.body)
-                .map_or(true, |v| !v.is_object());
+        let unrouted = answer.status == StatusCode::NOT_FOUND && !is_json(&answer.body);
         if on_items
             && unrouted
             && self
@@ -286,6 +284,10 @@ pub fn parse<T: DeserializeOwned>(answer: Answer) -> TaskerResult<T> {
     Err(error(answer.status, &answer.body))
 }
 
+fn is_json(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v.is_object())
+}
+
 /// What Plane said, briefly: its `error` or `detail`, else the body's first 300 bytes.
 fn said(body: &[u8]) -> String {
     let text = match serde_json::from_slice::<serde_json::Value>(body) {
@@ -312,6 +314,9 @@ pub fn error(status: StatusCode, body: &[u8]) -> TaskerError {
                 "Plane refused this to the gateway's bot user ({}); the gateway's operator must make the bot a member (role Member) of the project",
                 said(body)
             ),
+        ),
+        StatusCode::NOT_FOUND if !is_json(body) => TaskerError::not_found(
+            "Plane's API did not answer this path (a 404 page, not Plane's API); the gateway's operator must check GATEWAY_PLANE_URL (Plane's base URL, without /api/v1) and GATEWAY_PLANE_WORKSPACE",
         ),
         StatusCode::NOT_FOUND => TaskerError::not_found(
             "Plane has no such project or work item, or the gateway's bot user is not a member of its project",

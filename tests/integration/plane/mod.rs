@@ -572,3 +572,37 @@ async fn a_plane_older_than_1_1_is_used_through_issues() {
     assert_eq!(got.history[0].work_session, session);
     assert_eq!(got.history[1].work_session, session);
 }
+
+/// A wrong workspace slug, URL or key says which variable to fix.
+#[tokio::test]
+async fn a_misconfigured_plane_names_what_to_fix() {
+    let fake = Fake::start().await;
+    let project = fake.with(|w| w.add_project("WEB", &[]));
+    let me = actor(&[&project]);
+    let mut wrong = config(&fake);
+    wrong.url = fake.url.join("plane/").unwrap();
+    let e = PlaneTasker::new(
+        &wrong,
+        Arc::new(RequestBudget::new(None)),
+        Duration::from_secs(5),
+    )
+    .unwrap()
+    .projects(&me)
+    .await
+    .unwrap_err();
+    assert!(e.message.contains("GATEWAY_PLANE_URL"), "{e:?}");
+    let mut wrong = config(&fake);
+    wrong.api_key = SecretString::from("plane_api_wrong");
+    let e = PlaneTasker::new(
+        &wrong,
+        Arc::new(RequestBudget::new(None)),
+        Duration::from_secs(5),
+    )
+    .unwrap()
+    .projects(&me)
+    .await
+    .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Unauthorized);
+    assert!(e.message.contains("GATEWAY_PLANE_API_KEY"), "{e:?}");
+    assert!(!e.message.contains("wrong"), "the key is never echoed");
+}
