@@ -7,7 +7,9 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway_actors::{CallConfig, RateSpec, Supervisor, SupervisorConfig, WriterConfig};
+use gateway_actors::{
+    CallConfig, RateSpec, RequestBudget, Supervisor, SupervisorConfig, WriterConfig,
+};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -24,6 +26,7 @@ use crate::replicas::Fanout;
 use crate::store::{self, Store, StoreError};
 use crate::tasker::embedded::EmbeddedTasker;
 use crate::tasker::nodedc::NodedcTasker;
+use crate::tasker::plane::{PlaneConfig, PlaneTasker};
 use crate::tasker::pool::PooledTasker;
 use crate::tasker::Tasker;
 use crate::token::{Token, TokenError, TokenHash, TokenKind};
@@ -236,6 +239,13 @@ async fn assemble(
         live,
     );
     let auth = Authenticator::new(Arc::clone(&store), 100_000, Duration::from_secs(60));
+    let limits = config.tasker_limits;
+    // One request budget for the Tasker, owned by the call pool. Plane's adapter meters
+    // each HTTP request against it (one port call may send several).
+    let budget = Arc::new(RequestBudget::new(
+        limits.budget_per_minute.and_then(NonZeroU32::new),
+    ));
+    let mut metered = false;
     let (adapter, embedded): (Arc<dyn Tasker>, Option<EmbeddedTasker>) = match &config.tasker {
         TaskerKind::Embedded => {
             let embedded = EmbeddedTasker::connect(&config.database, Arc::clone(&store)).await?;
@@ -252,18 +262,39 @@ async fn assemble(
             )?),
             None,
         ),
+        TaskerKind::Plane {
+            url,
+            workspace,
+            api_key,
+        } => {
+            metered = true;
+            let plane = PlaneConfig {
+                url: url.clone(),
+                workspace: workspace.clone(),
+                api_key: api_key.clone(),
+            };
+            (
+                Arc::new(PlaneTasker::new(
+                    &plane,
+                    Arc::clone(&budget),
+                    limits.timeout,
+                )?),
+                None,
+            )
+        }
     };
-    let limits = config.tasker_limits;
-    let tasker = Arc::new(PooledTasker::new(
-        adapter,
-        CallConfig {
-            workers: limits.concurrency,
-            timeout: limits.timeout,
-            retries: limits.retries,
-            budget_per_minute: limits.budget_per_minute.and_then(NonZeroU32::new),
-            ..CallConfig::default()
-        },
-    ));
+    let calls = CallConfig {
+        workers: limits.concurrency,
+        timeout: limits.timeout,
+        retries: limits.retries,
+        budget_per_minute: limits.budget_per_minute.and_then(NonZeroU32::new),
+        ..CallConfig::default()
+    };
+    let tasker = Arc::new(if metered {
+        PooledTasker::metered(adapter, calls, budget)
+    } else {
+        PooledTasker::new(adapter, calls)
+    });
     let fanout = Fanout::new(
         &config.database,
         auth.clone(),
@@ -356,7 +387,8 @@ fn decode_32(hex_text: &str) -> Option<[u8; 32]> {
     hex::decode(hex_text).ok()?.try_into().ok()
 }
 
-/// Periodic upkeep: token usage, expired idempotency keys.
+/// Periodic upkeep: token usage, expired idempotency keys, work sessions asked to stop
+/// that went silent.
 fn spawn_background(gateway: &Gateway, fanout: &Fanout) -> Vec<JoinHandle<()>> {
     let usage = {
         let auth = gateway.auth.clone();
@@ -384,7 +416,27 @@ fn spawn_background(gateway: &Gateway, fanout: &Fanout) -> Vec<JoinHandle<()>> {
             }
         })
     };
-    let mut tasks = vec![usage, purge];
+    let sweep = {
+        let gw = gateway.clone();
+        // Often enough that a stopped session ends within a quarter of the interval.
+        let every = (gw.config.session_stale / 4)
+            .clamp(Duration::from_millis(250), Duration::from_secs(15));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                match gw.sweep_work_sessions().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        ended = n,
+                        "work sessions asked to stop and silent ended as stopped"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "could not sweep work sessions"),
+                }
+            }
+        })
+    };
+    let mut tasks = vec![usage, purge, sweep];
     tasks.extend(fanout.spawn(Arc::clone(&gateway.store), gateway.config.reconcile_every));
     tasks.extend(crate::events::relay::spawn(
         gateway.auditor.live(),

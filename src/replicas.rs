@@ -36,6 +36,8 @@ pub enum Change {
     /// This agent's work session changed (started, ended, asked to stop): its actor
     /// re-reads the open session's mark from the store.
     SessionChanged(Uuid),
+    /// This agent's settings changed: its actor re-reads its profile.
+    AgentChanged(Uuid),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -91,6 +93,7 @@ impl Fanout {
                 self.supervisor.restart_owner(id);
             }
             Change::SessionChanged(id) => self.reload_session(id),
+            Change::AgentChanged(id) => self.supervisor.revoke(Revocation::Reload(id)),
         }
     }
 

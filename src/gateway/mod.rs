@@ -8,7 +8,8 @@
 //!   their agents;
 //! * [`profiles`] — the store-backed `ProfileLoader` the agent actors load from;
 //! * [`sessions`] — work sessions (reporting mode): start, report, finish, stop, the
-//!   stale sweep; [`observed`] — what the agent reported beside what the gateway saw.
+//!   stale sweep; [`observed`] — what the agent reported beside what the gateway saw;
+//! * [`status`] — the live-status snapshot, from the actors and the store.
 //!
 //! Revocation order matters and lives only here: the store first (so any replica or
 //! any actor started later loads the new status), then the token cache (so no cached
@@ -21,6 +22,7 @@ mod observed;
 mod profiles;
 mod sessions;
 mod standing;
+mod status;
 
 use std::sync::Arc;
 
@@ -39,8 +41,9 @@ use crate::token::{TokenError, TokenHash};
 pub use agents::{CreateAgent, CreatedAgent};
 pub use observed::{Observed, Reported, WritesOn};
 pub use profiles::profile_loader;
-pub use sessions::{SessionDetail, SessionError, SessionView, Started, StopRequest};
+pub use sessions::{Finish, SessionDetail, SessionError, SessionView, Started, StopRequest};
 pub use standing::{EventApplied, LauncherChange, UserChanges};
+pub use status::{AgentStatusView, Counters, StatusSnapshot, Thresholds, Totals};
 
 /// Everything a request handler may touch. Cheap to clone.
 ///

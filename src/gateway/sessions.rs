@@ -45,6 +45,9 @@ pub enum SessionError {
     /// No session with this id exists.
     #[error("there is no work session {0}")]
     Unknown(Uuid),
+    /// No agent with this id exists (or it is another owner's).
+    #[error("there is no agent {0}")]
+    UnknownAgent(Uuid),
     /// The session belongs to another agent.
     #[error("work session {0} is not this agent's")]
     NotYours(Uuid),
@@ -133,6 +136,17 @@ pub struct SessionDetail {
     pub comparison: String,
     /// The calls made in the session (audit rows, oldest first; intent rows left out).
     pub calls: Vec<AuditEntry>,
+}
+
+/// A checked finish, not yet written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finish {
+    /// The session.
+    pub id: Uuid,
+    /// Its card.
+    pub card: String,
+    /// How it ends.
+    pub end: SessionEnd,
 }
 
 /// A started session, and the one it ended.
@@ -249,15 +263,18 @@ impl Gateway {
         }
     }
 
-    /// Finishes the agent's open session `id` with `outcome` (`completed`, `failed` or
-    /// `abandoned`) and a summary.
-    pub async fn finish_work_session(
+    /// Checks a finish of the agent's open session `id` with `outcome` (`completed`,
+    /// `failed` or `abandoned`) and a summary, before anything is done: the session is
+    /// open and the agent's. The summary comment, if any, is posted between this and
+    /// [`Gateway::finish_work_session`], while the session is still open, so it belongs
+    /// to the session like every other call.
+    pub async fn prepare_finish(
         &self,
         actor: &Actor,
         id: Uuid,
         outcome: &str,
         summary: &str,
-    ) -> Result<SessionView, SessionError> {
+    ) -> Result<Finish, SessionError> {
         let state = match outcome {
             "completed" => SessionState::Completed,
             "failed" => SessionState::Failed,
@@ -269,33 +286,47 @@ impl Gateway {
             }
         };
         let summary = text(summary, "summary")?;
+        match self.store.open_session(actor.agent_id).await? {
+            Some(open) if open.id == id => Ok(Finish {
+                id,
+                card: open.card,
+                end: SessionEnd {
+                    state,
+                    outcome: Some(outcome.to_owned()),
+                    note: summary,
+                    kind: "finished",
+                },
+            }),
+            _ => Err(self.why_not_open(actor.agent_id, id).await),
+        }
+    }
+
+    /// Finishes the session as `finish` says.
+    pub async fn finish_work_session(
+        &self,
+        actor: &Actor,
+        finish: &Finish,
+        comment_id: Option<&str>,
+    ) -> Result<SessionView, SessionError> {
         let now = Utc::now();
-        let end = SessionEnd {
-            state,
-            outcome: Some(outcome.to_owned()),
-            note: summary,
-            kind: "finished",
-        };
         match self
             .store
-            .end_session(Some(actor.agent_id), id, &end, now)
+            .end_session(Some(actor.agent_id), finish.id, &finish.end, now)
             .await?
         {
             Some(record) => {
                 self.put_in_force(actor.agent_id, None).await;
-                Ok(self.view(&record, now))
+                if let Some(comment_id) = comment_id {
+                    self.store
+                        .set_session_comment(finish.id, comment_id)
+                        .await?;
+                }
+                let mut view = self.view(&record, now);
+                view.comment_id = comment_id.map(str::to_owned);
+                Ok(view)
             }
-            None => Err(self.why_not_open(actor.agent_id, id).await),
+            None => Err(self.why_not_open(actor.agent_id, finish.id).await),
         }
-    }
-
-    /// Records the comment a finished session's summary was posted as.
-    pub async fn record_session_comment(
-        &self,
-        id: Uuid,
-        comment_id: &str,
-    ) -> Result<(), SessionError> {
-        Ok(self.store.set_session_comment(id, comment_id).await?)
     }
 
     /// Asks the open session `id` to stop (`by`: `admin` or `owner`). When `owner` is
@@ -325,6 +356,26 @@ impl Gateway {
                 state: current.state.as_str(),
             }),
         }
+    }
+
+    /// Sets whether the agent's tracker writes are refused while a stop of its work
+    /// session is pending (with `owner`, only for that owner's agent).
+    pub async fn set_stop_refuses_writes(
+        &self,
+        agent_id: Uuid,
+        owner: Option<Uuid>,
+        on: bool,
+    ) -> Result<(), SessionError> {
+        let agent = self.store.get_agent(agent_id).await?;
+        if agent.is_none_or(|a| owner.is_some_and(|o| o != a.owner_id)) {
+            return Err(SessionError::UnknownAgent(agent_id));
+        }
+        self.store.set_stop_refuses_writes(agent_id, on).await?;
+        self.authority
+            .fanout
+            .apply(Change::AgentChanged(agent_id))
+            .await;
+        Ok(())
     }
 
     /// One session in full; with `owner`, only a session of that owner's agents.
@@ -405,7 +456,11 @@ impl Gateway {
 
     /// A record as shown at `now`.
     pub fn view(&self, r: &WorkSessionRecord, now: DateTime<Utc>) -> SessionView {
-        let state = if r.is_open() && r.last_activity() < self.stale_before(now) {
+        // A silent session asked to stop stays `stopping` until the sweep ends it.
+        let state = if r.is_open()
+            && r.state != SessionState::Stopping
+            && r.last_activity() < self.stale_before(now)
+        {
             "stale"
         } else {
             r.state.as_str()

@@ -6,7 +6,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::gateway::GatewayError;
+use crate::gateway::{GatewayError, SessionError};
 use crate::identity::AuthError;
 use crate::store::StoreError;
 use crate::tasker::{ErrorCode, TaskerError};
@@ -226,6 +226,26 @@ fn tasker_unavailable(e: &TaskerError) -> ApiError {
         }
     };
     ApiError::Unavailable(message.into())
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        let message = e.to_string();
+        match e {
+            SessionError::Unknown(_)
+            | SessionError::NotYours(_)
+            | SessionError::UnknownAgent(_) => ApiError::NotFound(message),
+            SessionError::Ended { .. } | SessionError::StopPending(_) => {
+                ApiError::Conflict(message)
+            }
+            SessionError::Invalid(_) => ApiError::Unprocessable {
+                code: "validation_failed",
+                message,
+            },
+            SessionError::Tasker(e) => tasker_unavailable(&e),
+            SessionError::Store(e) => e.into(),
+        }
+    }
 }
 
 impl From<GatewayError> for ApiError {

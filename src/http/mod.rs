@@ -7,6 +7,7 @@
 //! * [`openapi`] — the served OpenAPI document;
 //! * [`owner`] — the owner self-service API; [`principal`] — admin or owner;
 //! * [`setup`] — the instruction pack for pairing an agent;
+//! * [`work_sessions`] — work sessions (reporting mode) and the live-status snapshot;
 //! * [`error`] — the one mapping from errors to HTTP;
 //! * [`extract`] — extractors that reject with JSON.
 
@@ -19,6 +20,7 @@ pub mod openapi;
 pub mod owner;
 pub mod principal;
 pub mod setup;
+pub mod work_sessions;
 
 use std::time::Duration;
 
@@ -50,6 +52,7 @@ pub fn router(gateway: Gateway, mcp: crate::mcp::Mcp) -> Router {
         .merge(admin::routes())
         .merge(owner::routes())
         .merge(crate::ui::routes(mcp.closing.clone()))
+        .merge(work_sessions::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(gateway)

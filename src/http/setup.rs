@@ -11,6 +11,7 @@ use super::extract::{Json, Path};
 use super::principal::Principal;
 use crate::gateway::Gateway;
 use crate::mcp::INSTRUCTIONS;
+use crate::scopes::Scope;
 use crate::store::Agent;
 use crate::tasker::Actor;
 
@@ -102,6 +103,19 @@ async fn granted_projects(gw: &Gateway, agent: &Agent) -> Vec<String> {
 
 fn agents_md(agent: &Agent, projects: &[String]) -> String {
     let list: String = projects.iter().map(|p| format!("- {p}\n")).collect();
+    let reporting = if agent
+        .grants
+        .iter()
+        .any(|g| g.scopes.iter().any(|s| s == Scope::SessionsWrite.as_str()))
+    {
+        "- Report your work session: start_work_session before you begin (the card, one line of \
+         intent, a short plan); update_work_session at each step (action, thought, or elicitation \
+         when you need a person); finish_work_session with the outcome and a summary \
+         (comment=true posts it on the card). If a result says STOP REQUESTED, stop and finish \
+         the session.\n"
+    } else {
+        ""
+    };
     format!(
         "## Task tracker (NODE.DC Agent Gateway)\n\n\
          You are the agent \"{name}\". You reach the team's tracker only through the MCP server `{SERVER_NAME}`; \
@@ -111,6 +125,7 @@ fn agents_md(agent: &Agent, projects: &[String]) -> String {
          - {INSTRUCTIONS}\n\
          - Report progress on the card you work on: add_comment for what you did, update_structured_block \
          for the \"plan\" and \"acceptance criteria\" blocks, move_card when the state changes.\n\
+         {reporting}\
          - If a call is refused, read the message: it names the valid values or the projects you may use.\n",
         name = agent.name
     )

@@ -7,6 +7,8 @@ use serde_json::{json, Value};
 use super::error::McpError;
 use super::pipeline::{self, Call};
 use super::tools;
+use gateway_actors::ClientInfo;
+
 use crate::gateway::Gateway;
 use crate::identity::AgentIdentity;
 
@@ -28,6 +30,51 @@ pub fn server_info() -> Value {
 /// The server's capabilities: tools, whose list does not change during a session.
 pub fn capabilities() -> Value {
     json!({"tools": {"listChanged": false}})
+}
+
+/// Longest client name or version kept, in characters.
+const MAX_CLIENT_FIELD: usize = 100;
+
+/// Records the client an agent connected with (`clientInfo` of `initialize`, or the
+/// stateless revision's `_meta`): on its actor at once, in the store when it changed,
+/// so the live status and the owner's page can say "Connected: Codex 0.x". Agent text:
+/// cleaned and bounded; a store failure is logged, never the agent's problem.
+pub async fn client_seen(gw: &Gateway, who: &AgentIdentity, info: Option<&Value>) {
+    let Some(info) = info.filter(|i| i.is_object()) else {
+        return;
+    };
+    let field = |key: &str| {
+        let raw = info.get(key).and_then(Value::as_str).unwrap_or_default();
+        crate::audit::bounded(raw.trim(), MAX_CLIENT_FIELD)
+    };
+    let client = ClientInfo {
+        name: field("name"),
+        version: field("version"),
+    };
+    if client.name.is_empty() {
+        return;
+    }
+    let known = gw
+        .supervisor
+        .snapshot(who.agent_id)
+        .await
+        .and_then(|s| s.client);
+    if known.as_ref() == Some(&client) {
+        return;
+    }
+    gw.supervisor.set_client(who.agent_id, client.clone());
+    if let Err(e) = gw
+        .store
+        .set_agent_client(
+            who.agent_id,
+            &client.name,
+            &client.version,
+            chrono::Utc::now(),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "could not record the agent's client");
+    }
 }
 
 /// `tools/list`: the tools this agent may call (those whose scope it holds in some

@@ -39,6 +39,7 @@ pub async fn handle(mcp: &Mcp, headers: &HeaderMap, message: Message, caller: &C
     if let Message::Request { id, method, params } = &message {
         if method == "initialize" {
             tracing::Span::current().record("method", "initialize");
+            dispatch::client_seen(&mcp.gw, &caller.who, params.get("clientInfo")).await;
             return initialize(mcp, caller, id, params);
         }
     }

@@ -26,6 +26,7 @@ use crate::http::extract::one_header;
 const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
 
 /// Whether this message belongs to the stateless revision.
 pub fn is_stateless(headers: &HeaderMap, message: &Message) -> bool {
@@ -55,10 +56,18 @@ pub fn complete(id: &Value, result: Value) -> Response {
         other => Map::from_iter([("value".to_owned(), other)]),
     };
     result.insert("resultType".into(), json!("complete"));
-    result.insert(
-        "_meta".into(),
-        json!({ META_SERVER_INFO: dispatch::server_info() }),
-    );
+    // The server's identity joins whatever `_meta` the result carries (a stop notice).
+    match result.get_mut("_meta") {
+        Some(Value::Object(meta)) => {
+            meta.insert(META_SERVER_INFO.into(), dispatch::server_info());
+        }
+        _ => {
+            result.insert(
+                "_meta".into(),
+                json!({ META_SERVER_INFO: dispatch::server_info() }),
+            );
+        }
+    }
     rpc(StatusCode::OK, jsonrpc::result(id, Value::Object(result)))
 }
 
@@ -126,6 +135,12 @@ async fn serve(
     if version != STATELESS {
         return Err(McpError::UnsupportedVersion(version.to_owned()));
     }
+    dispatch::client_seen(
+        &mcp.gw,
+        &caller.who,
+        meta.and_then(|m| m.get(META_CLIENT_INFO)),
+    )
+    .await;
     // 4. Dispatch.
     match method {
         "server/discover" => Ok(json!({

@@ -5,6 +5,7 @@
 //!   (`docs/TASKER_ADAPTER_CONTRACT.md`). No delete, no archive, no pass-through.
 //! * [`embedded`] — the built-in tracker, stored in the gateway's own database;
 //! * [`nodedc`] — an HTTP client of the contract, for the Tasker (Plane fork);
+//! * [`plane`] — stock Plane's public REST API v1, for any Plane instance;
 //! * [`http`] — the contract served over HTTP by the embedded tracker
 //!   (`agent-gateway tasker-serve`): a reference implementation;
 //! * `limits` — the format of ids, block names and keys, and the limits of a search,
@@ -20,6 +21,7 @@ mod error;
 pub mod http;
 mod limits;
 pub mod nodedc;
+pub mod plane;
 pub mod pool;
 mod types;
 

@@ -45,9 +45,9 @@ pub enum UiError {
 impl From<SessionError> for UiError {
     fn from(e: SessionError) -> Self {
         match e {
-            SessionError::Unknown(_) | SessionError::NotYours(_) => {
-                UiError::NotFound(e.to_string())
-            }
+            SessionError::Unknown(_)
+            | SessionError::NotYours(_)
+            | SessionError::UnknownAgent(_) => UiError::NotFound(e.to_string()),
             SessionError::Ended { .. }
             | SessionError::StopPending(_)
             | SessionError::Invalid(_) => UiError::Invalid(e.to_string()),

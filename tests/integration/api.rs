@@ -627,6 +627,15 @@ async fn openapi_document_matches_the_router() {
         ("post", "/api/v1/owner/agents/{agent_id}/revoke"),
         ("get", "/api/v1/agents/{agent_id}/setup"),
         ("post", "/api/v1/launcher/events"),
+        ("get", "/api/v1/admin/status"),
+        ("get", "/api/v1/admin/work-sessions"),
+        ("get", "/api/v1/admin/work-sessions/{session_id}"),
+        ("post", "/api/v1/admin/work-sessions/{session_id}/stop"),
+        ("put", "/api/v1/admin/agents/{agent_id}/reporting"),
+        ("get", "/api/v1/owner/work-sessions"),
+        ("get", "/api/v1/owner/work-sessions/{session_id}"),
+        ("post", "/api/v1/owner/work-sessions/{session_id}/stop"),
+        ("put", "/api/v1/owner/agents/{agent_id}/reporting"),
     ];
     for (method, path) in served {
         assert!(
@@ -654,6 +663,7 @@ async fn openapi_document_matches_the_router() {
         let path = path
             .replace("{user_id}", &Uuid::new_v4().to_string())
             .replace("{agent_id}", &Uuid::new_v4().to_string())
+            .replace("{session_id}", &Uuid::new_v4().to_string())
             .replace("{project_id}", "no-such-project");
         let resp = app
             .http
@@ -664,7 +674,8 @@ async fn openapi_document_matches_the_router() {
         assert!(
             ![404, 405].contains(&resp.status().as_u16())
                 || path.contains("/agents/")
-                || path.contains("/projects/"),
+                || path.contains("/projects/")
+                || path.contains("/work-sessions/"),
             "{method} {path}"
         );
     }

@@ -66,7 +66,8 @@ pub enum AgentsCommand {
 #[command(after_help = "\
 --project is PROJECT[:SCOPE,SCOPE…], repeatable. PROJECT is a project id or its identifier
 (as `admin projects` lists them). Without scopes the grant is read-only (cards:read).
-Scopes: cards:read, cards:write, comments:write, labels:write, assign:write, blocks:write.
+Scopes: cards:read, cards:write, comments:write, labels:write, assign:write, blocks:write,
+sessions:write (reporting mode).
 The token is printed once, here; only its hash is stored. With --json the document is the
 API's answer with the setup pack added under \"setup\".
 

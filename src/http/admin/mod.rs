@@ -77,7 +77,7 @@ impl FromRequestParts<Gateway> for Admin {
 const MAX_PAGE: u32 = 500;
 
 /// A paginated list's `limit`: 100 when absent, `400 bad_request` outside 1..=[`MAX_PAGE`].
-fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     let limit = limit.unwrap_or(100);
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::bad_request(format!(

@@ -1,6 +1,8 @@
 //! `finish_work_session`: reporting mode — end the session with an outcome and a
 //! summary, optionally posted on the card as a comment through the ordinary audited
-//! write path (`add_comment`, with its own scope, audit rows and idempotency key).
+//! write path (`add_comment`, with its own scope, audit rows and idempotency key). A
+//! refused comment (no `comments:write`, or writes refused while a stop is pending)
+//! does not keep the session open: the summary is kept with the session either way.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -9,7 +11,7 @@ use uuid::Uuid;
 use super::add_comment::AddComment;
 use super::schema::{self, OutputSchema};
 use super::{Ctx, Spec, Target, Tool, ToolError};
-use crate::gateway::SessionView;
+use crate::gateway::{Finish, SessionView};
 use crate::mcp::pipeline;
 use crate::scopes::Scope;
 
@@ -28,14 +30,13 @@ pub struct Args {
     comment: bool,
 }
 
-/// The finished session, and the comment its summary was posted as.
+/// The finished session (its `comment_id` names the comment its summary was posted
+/// as), and why the summary was not posted when it was asked for and refused.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finished {
     /// The session.
     #[serde(flatten)]
     pub session: SessionView,
-    /// The comment's id, when the summary was posted.
-    pub comment_id: Option<String>,
     /// Why the summary was not posted, when it was asked for and refused.
     pub comment_error: Option<String>,
 }
@@ -45,6 +46,31 @@ impl OutputSchema for Finished {
         let mut extra = Map::new();
         extra.insert("comment_error".into(), json!({"type": ["string", "null"]}));
         schema::work_session(extra)
+    }
+}
+
+/// Posts the summary through `add_comment`'s own pipeline (its scope, its audit rows, an
+/// idempotency key of the session's, so a retried finish never posts it twice). Returns
+/// the comment's id, or why it was not posted.
+async fn post_summary(
+    ctx: &Ctx<'_>,
+    finish: &Finish,
+    outcome: &str,
+) -> (Option<String>, Option<String>) {
+    let arguments = json!({
+        "idempotency_key": format!("work-session-{}-summary", finish.id),
+        "card": finish.card,
+        "body": format!("**Work session {}** ({outcome}): {}", finish.id, finish.end.note),
+    });
+    match pipeline::run::<AddComment>(&ctx.call, arguments).await {
+        Ok(result) => match result
+            .pointer("/structuredContent/id")
+            .and_then(Value::as_str)
+        {
+            Some(id) => (Some(id.to_owned()), None),
+            None => (None, Some("the tracker returned no comment id".into())),
+        },
+        Err(refused) => (None, Some(refused.to_string())),
     }
 }
 
@@ -77,48 +103,27 @@ impl Tool for FinishWorkSession {
 
     async fn run(ctx: &Ctx<'_>, args: Args) -> Result<Finished, ToolError> {
         let gw = ctx.gw();
-        let session = gw
-            .finish_work_session(ctx.actor, args.session, &args.outcome, &args.summary)
+        let finish = gw
+            .prepare_finish(ctx.actor, args.session, &args.outcome, &args.summary)
             .await?;
-        let mut finished = Finished {
-            session,
-            comment_id: None,
-            comment_error: None,
+        // The comment first, while the session is open: it belongs to the session like
+        // every call, and the card's history names it.
+        let (comment_id, comment_error) = if args.comment {
+            post_summary(ctx, &finish, &args.outcome).await
+        } else {
+            (None, None)
         };
-        if args.comment {
-            // One comment per session: the key is the session's, so a retry of the
-            // finish (new key or not) never posts it twice.
-            let body = format!(
-                "**Work session {}** ({}): {}",
-                finished.session.id,
-                args.outcome,
-                finished.session.summary.as_deref().unwrap_or_default()
-            );
-            let arguments = json!({
-                "idempotency_key": format!("work-session-{}-summary", finished.session.id),
-                "card": finished.session.card,
-                "body": body,
-            });
-            match pipeline::run::<AddComment>(&ctx.call, arguments).await {
-                Ok(result) => {
-                    let id = result
-                        .pointer("/structuredContent/id")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned);
-                    if let Some(id) = &id {
-                        gw.record_session_comment(finished.session.id, id).await?;
-                    }
-                    finished.session.comment_id.clone_from(&id);
-                    finished.comment_id = id;
-                }
-                Err(refused) => finished.comment_error = Some(refused.to_string()),
-            }
-        }
-        Ok(finished)
+        let session = gw
+            .finish_work_session(ctx.actor, &finish, comment_id.as_deref())
+            .await?;
+        Ok(Finished {
+            session,
+            comment_error,
+        })
     }
 
     fn summary(out: &Finished) -> String {
-        let comment = match (&out.comment_id, &out.comment_error) {
+        let comment = match (&out.session.comment_id, &out.comment_error) {
             (Some(id), _) => format!(" Summary posted as comment {id}."),
             (None, Some(why)) => format!(" The summary was not posted: {why}"),
             (None, None) => String::new(),

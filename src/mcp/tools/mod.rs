@@ -86,11 +86,11 @@ impl From<SessionError> for ToolError {
         let message = e.to_string();
         match e {
             SessionError::Tasker(e) => ToolError::Tasker(e),
-            SessionError::Unknown(_) | SessionError::Ended { .. } => {
-                ToolError::Refused(McpError::Rejected(format!(
-                    "{message}. Start a new one with start_work_session."
-                )))
-            }
+            SessionError::Unknown(_)
+            | SessionError::UnknownAgent(_)
+            | SessionError::Ended { .. } => ToolError::Refused(McpError::Rejected(format!(
+                "{message}. Start a new one with start_work_session."
+            ))),
             SessionError::NotYours(_) => ToolError::Refused(McpError::Denied(format!(
                 "{message}. Report only on the session your start_work_session returned."
             ))),

@@ -8,6 +8,7 @@ mod stateless;
 mod streams;
 mod tools;
 mod transport;
+mod work_sessions;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
