@@ -30,7 +30,7 @@ pub fn headline(gw: &Gateway, snap: &Snapshot) -> Markup {
     let agents = &snap.agents;
     let mut counts = [0usize; 3];
     for a in agents.iter().filter(|a| a.status == AgentStatus::Active) {
-        match Liveness::of(gw, view::last_seen(gw, a), now) {
+        match Liveness::of(gw, a, snap.session_of(a.id), now).0 {
             Liveness::Active => counts[0] += 1,
             Liveness::Idle => counts[1] += 1,
             Liveness::Stale => counts[2] += 1,
@@ -46,7 +46,7 @@ pub fn headline(gw: &Gateway, snap: &Snapshot) -> Markup {
         .filter(|s| s.last_activity() < gw.stale_before(now))
         .count();
     let active_label = format!("active (last {})", span(gw.config.active_window));
-    let stale_label = format!("stale (silent > {})", span(gw.config.session_stale));
+    let stale_label = format!("stale (session silent > {})", span(gw.config.session_stale));
     let sessions_label = format!("open work sessions ({stale_sessions} stale)");
     let tiles: [(&str, String, &str); 7] = [
         ("active", counts[0].to_string(), &active_label),
@@ -106,7 +106,7 @@ pub fn table(gw: &Gateway, snap: &Snapshot) -> Markup {
                     tr data-agent=(a.id) data-status=(a.status.as_str()) {
                         td { a href={"/ui/admin/agents/" (a.id)} { strong { (a.name) } } }
                         td { (view::status_badge(a)) }
-                        td { (view::liveness_words(gw, a, now)) }
+                        td { (view::liveness_words(gw, a, snap.session_of(a.id), now)) }
                         td { (owners.get(&a.owner_id).map_or("—", String::as_str)) }
                         td { (client_of(a)) }
                         td { (a.grants.iter().map(|g| view::project(names, &g.project_id)).collect::<Vec<_>>().join(", ")) }

@@ -17,7 +17,7 @@ use super::view::{self, field, form_pairs};
 use crate::audit::AuditEvent;
 use crate::gateway::Gateway;
 use crate::http::extract::RequestId;
-use crate::store::{Agent, AuditQuery, Outcome, SessionQuery};
+use crate::store::{Agent, AuditQuery, Outcome, SessionQuery, WorkSessionRecord};
 
 /// How many recent calls a drawer shows.
 const RECENT: u32 = 30;
@@ -33,6 +33,16 @@ async fn recent(gw: &Gateway, agent: Uuid, limit: u32) -> Result<Markup, UiError
         })
         .await?;
     Ok(view::audit_table(&rows, Utc::now(), false))
+}
+
+/// The agent's open work session, if any.
+async fn open_session(gw: &Gateway, agent: Uuid) -> Result<Option<WorkSessionRecord>, UiError> {
+    Ok(gw
+        .store
+        .open_sessions()
+        .await?
+        .into_iter()
+        .find(|s| s.agent_id == agent))
 }
 
 /// How many of an agent's sessions a drawer shows.
@@ -101,13 +111,14 @@ pub async fn owner_drawer(
         .filter(|a| a.owner_id == me.id)
         .ok_or_else(|| UiError::NotFound(format!("you have no agent {agent_id}")))?;
     let calls = recent(&gw, agent_id, RECENT).await?;
+    let open = open_session(&gw, agent_id).await?;
     Ok(Page(html! {
         section.glass aria-labelledby="drawer-title" {
             header.card-head {
                 h3 #drawer-title { (agent.name) }
                 button.ghost type="button" data-close-drawer aria-label="Close" { "×" }
             }
-            p { (view::status_badge(&agent)) " · " (view::liveness_words(&gw, &agent, Utc::now())) }
+            p { (view::status_badge(&agent)) " · " (view::liveness_words(&gw, &agent, open.as_ref(), Utc::now())) }
             h4 { "Work sessions" }
             (sessions(&gw, &agent, Some(me.id), &session.csrf).await?)
             h4 { "Recent calls" }
@@ -129,6 +140,7 @@ pub async fn admin_timeline(
         .ok_or_else(|| UiError::NotFound(format!("no agent {agent_id} exists")))?;
     let owner = gw.store.get_user(agent.owner_id).await?;
     let calls = recent(&gw, agent_id, 200).await?;
+    let open = open_session(&gw, agent_id).await?;
     let header = Header {
         who: "Gateway admin",
         csrf: &session.csrf,
@@ -147,7 +159,7 @@ pub async fn admin_timeline(
             }
             dl.facts {
                 dt { "Status" } dd { (view::status_badge(&agent)) }
-                dt { "Liveness" } dd { (view::liveness_words(&gw, &agent, Utc::now())) }
+                dt { "Liveness" } dd { (view::liveness_words(&gw, &agent, open.as_ref(), Utc::now())) }
                 dt { "Owner" } dd { (owner.as_ref().map_or("—", |o| o.display_name.as_str())) " (" code { (agent.owner_id) } ")" }
                 dt { "Client" } dd { (super::snapshot::client_of(&agent)) }
                 dt { "Projects" } dd { (view::grants(&agent, &view::project_names(&gw).await)) }

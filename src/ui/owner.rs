@@ -73,7 +73,7 @@ pub fn agents_list(gw: &Gateway, snap: &Snapshot) -> Markup {
                             td { (view::grants(a, &snap.names)) }
                             td { code { (view::token_prefix(a)) } }
                             td { (client_of(a)) }
-                            td { (view::liveness_words(gw, a, now)) }
+                            td { (view::liveness_words(gw, a, snap.session_of(a.id), now)) }
                             td { (session_words(gw, snap.session_of(a.id), now)) }
                             td.actions {
                                 button.ghost type="button" hx-get={"/ui/agents/" (a.id)} hx-target="#drawer"

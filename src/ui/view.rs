@@ -6,7 +6,7 @@ use maud::{html, Markup};
 
 use crate::events::EventKind;
 use crate::gateway::Gateway;
-use crate::store::{Agent, AgentStatus, AuditEntry};
+use crate::store::{Agent, AgentStatus, AuditEntry, WorkSessionRecord};
 
 /// `12 s ago`, `3 min ago`, `2 h ago`, `4 d ago`.
 pub fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
@@ -24,30 +24,43 @@ pub fn clock(at: DateTime<Utc>) -> String {
     at.format("%H:%M:%S UTC").to_string()
 }
 
-/// How recently an agent was heard from.
+/// How an agent is doing, as `GET /api/v1/admin/status` words it (`gateway/status.rs`):
+/// `stale` when its open work session is stale, else `active` with a call within
+/// `GATEWAY_ACTIVE_SECS`, else `idle`; and `never connected` when it never called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Liveness {
-    /// A request within `GATEWAY_ACTIVE_SECS` (default 2 min).
+    /// A call within the active window.
     Active,
     /// Heard from, but not that recently.
     Idle,
-    /// Silent for longer than `GATEWAY_SESSION_STALE_SECS` (default 5 min).
+    /// Its open work session went silent past `GATEWAY_SESSION_STALE_SECS`.
     Stale,
     /// Never called the gateway.
     Never,
 }
 
 impl Liveness {
-    /// From the last request's time, with the gateway's windows.
-    pub fn of(gw: &Gateway, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Self {
-        let active = i64::try_from(gw.config.active_window.as_secs()).unwrap_or(i64::MAX);
-        let stale = i64::try_from(gw.config.session_stale.as_secs()).unwrap_or(i64::MAX);
-        match last.map(|at| (now - at).num_seconds()) {
-            None => Liveness::Never,
-            Some(s) if s <= active => Liveness::Active,
-            Some(s) if s <= stale.max(active) => Liveness::Idle,
-            Some(_) => Liveness::Stale,
-        }
+    /// The agent's liveness at `now`, computed from memory (no store read).
+    pub fn of(
+        gw: &Gateway,
+        agent: &Agent,
+        session: Option<&WorkSessionRecord>,
+        now: DateTime<Utc>,
+    ) -> (Self, Option<DateTime<Utc>>) {
+        let last = last_seen(gw, agent).max(session.and_then(|s| s.last_call_at));
+        let active_after = now
+            - chrono::Duration::from_std(gw.config.active_window)
+                .unwrap_or_else(|_| chrono::Duration::seconds(120));
+        let live = if session.is_some_and(|s| s.last_activity() < gw.stale_before(now)) {
+            Liveness::Stale
+        } else {
+            match last {
+                None => Liveness::Never,
+                Some(at) if at >= active_after => Liveness::Active,
+                Some(_) => Liveness::Idle,
+            }
+        };
+        (live, last)
     }
 
     /// The word.
@@ -62,7 +75,7 @@ impl Liveness {
 }
 
 /// What is known of an agent's last contact: the live hub (this and, on Postgres, every
-/// replica) or the token's recorded last use, whichever is later.
+/// replica), the token's recorded last use, or its client's last `initialize`.
 pub fn last_seen(gw: &Gateway, agent: &Agent) -> Option<DateTime<Utc>> {
     let hub = gw.auditor.live().activity(agent.id).map(|a| a.last_at);
     let token = agent.tokens.iter().filter_map(|t| t.last_used_at).max();
@@ -72,9 +85,13 @@ pub fn last_seen(gw: &Gateway, agent: &Agent) -> Option<DateTime<Utc>> {
 
 /// `active · last request 12 s ago`, or `never connected`. An agent that may not work
 /// (revoked, disabled) shows only when it was last heard from: "active" would mislead.
-pub fn liveness_words(gw: &Gateway, agent: &Agent, now: DateTime<Utc>) -> Markup {
-    let last = last_seen(gw, agent);
-    let live = Liveness::of(gw, last, now);
+pub fn liveness_words(
+    gw: &Gateway,
+    agent: &Agent,
+    session: Option<&WorkSessionRecord>,
+    now: DateTime<Utc>,
+) -> Markup {
+    let (live, last) = Liveness::of(gw, agent, session, now);
     let working = agent.status == AgentStatus::Active;
     let class = if working {
         live.word().replace(' ', "-")
@@ -82,7 +99,7 @@ pub fn liveness_words(gw: &Gateway, agent: &Agent, now: DateTime<Utc>) -> Markup
         "off".to_owned()
     };
     html! {
-        span class={"liveness " (class)} {
+        span class={"liveness " (class)} data-liveness=(live.word()) {
             span.dot aria-hidden="true" {}
             @match (last, working) {
                 (Some(at), true) => { (live.word()) " · last request " (ago(at, now)) }

@@ -197,6 +197,8 @@ async fn pages_in_a_real_browser() {
         "the pairing panel flipped",
     )
     .await;
+    let flipped = b.text().await;
+    assert!(flipped.contains("Connected: Codex 0.46.0"), "{flipped}");
     b.screenshot("owner-agents").await;
 
     // --- reload: the token is gone, the agent is listed with its prefix --------------
@@ -289,6 +291,50 @@ async fn pages_in_a_real_browser() {
             &format!("#agent-table tr[data-agent='{second}'] [data-session-state=stale]"),
             Duration::from_secs(15),
             "the silent session turned stale without a reload",
+        )
+        .await;
+    assert!(
+        admin
+            .has(&format!(
+                "#agent-table tr[data-agent='{second}'] [data-liveness=stale]"
+            ))
+            .await
+    );
+    assert!(
+        admin.text().await.contains("Codex 0.46.0"),
+        "the client it connected with"
+    );
+    // Ask the session to stop, from the agent's timeline.
+    admin
+        .goto(&app.url(&format!("/ui/admin/agents/{second}")))
+        .await;
+    admin
+        .wait_for(
+            "form[action$='/stop'] input[name=reason]",
+            LOADED,
+            "the stop button",
+        )
+        .await;
+    admin
+        .type_into("form[action$='/stop'] input[name=reason]", "wrong card")
+        .await;
+    admin
+        .click("form[action$='/stop'] button[type=submit]")
+        .await;
+    admin
+        .wait_for(
+            "[data-session-state=stopping]",
+            LOADED,
+            "the session asked to stop",
+        )
+        .await;
+    assert!(admin.text().await.contains("Stop asked by admin"));
+    admin.goto(&app.url("/ui/admin")).await;
+    admin
+        .wait_for(
+            "[data-live-indicator][data-state=live]",
+            LOADED,
+            "the admin page again",
         )
         .await;
 
