@@ -151,8 +151,12 @@ impl LiveEvent {
 
     /// The agent this event concerns: the actor, or the revoked agent.
     pub fn subject(&self) -> Option<Uuid> {
-        self.agent_id
-            .or_else(|| self.target.as_deref().and_then(|t| Uuid::parse_str(t).ok()))
+        let names_agent = matches!(self.kind, EventKind::Revocation | EventKind::Creation);
+        self.agent_id.or_else(|| {
+            names_agent
+                .then(|| self.target.as_deref().and_then(|t| Uuid::parse_str(t).ok()))
+                .flatten()
+        })
     }
 }
 

@@ -23,21 +23,18 @@ pub fn event_name(agent_id: Uuid) -> String {
 
 /// "Waiting for the first connection…" or "Connected: …".
 pub fn status(gw: &Gateway, agent: &Agent) -> Markup {
-    let activity = gw.auditor.live().activity(agent.id);
-    let token_used = agent.tokens.iter().filter_map(|t| t.last_used_at).min();
-    let first = activity.map(|a| a.first_at).or(token_used);
+    let first = super::view::last_seen(gw, agent);
     let client = agent
         .client
         .as_ref()
         .map(|c| super::snapshot::client_label(&c.name, &c.version));
-    let first = first.or(agent.client.as_ref().map(|c| c.seen_at));
     html! {
         @match first {
             Some(at) => {
                 span.pairing.connected data-pairing="connected" {
                     span.dot aria-hidden="true" {} "Connected: "
                     @if let Some(client) = client { (client) " · " }
-                    "first call " (super::view::ago(at, Utc::now()))
+                    "last call " (super::view::ago(at, Utc::now()))
                 }
             }
             None => {

@@ -275,3 +275,13 @@ impl TestApp {
             .as_u16()
     }
 }
+
+impl TestDb {
+    /// The same database for a second gateway (a replica); the first keeps ownership.
+    pub fn same(&self) -> TestDb {
+        TestDb {
+            url: self.url.clone(),
+            _dir: None,
+        }
+    }
+}

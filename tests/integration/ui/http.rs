@@ -253,3 +253,26 @@ async fn admin_flow(engine: Engine) {
     app.stop().await;
 }
 both_engines!(admin_sign_in_and_audit_export, admin_flow);
+
+/// With two replicas on one Postgres, a page served by either sees the other's events
+/// (the live relay on `NOTIFY agent_gateway_live`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_events_reach_every_replica() {
+    let first = TestApp::spawn(Engine::Postgres).await;
+    let second = TestApp::spawn_on(first.db.same(), &[]).await;
+    let mut rx = second.gateway.auditor.live().subscribe();
+    let owner = first.owner("Ada").await;
+    let got = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let event = rx.recv().await.unwrap();
+            if event.action == "admin.user.upsert" && event.owner_id == Some(owner) {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("the other replica's event arrives");
+    assert_eq!(got.kind, agent_gateway::events::EventKind::Entitlement);
+    second.stop().await;
+    first.stop().await;
+}
