@@ -99,9 +99,10 @@ impl AdminState {
                 }
                 Wake::Tick => vec![self.board()],
                 Wake::Event(e) => {
-                    let mut out = vec![event("feed", admin::feed_item(&e, &self.snap))];
                     let before = self.snap.agents.len();
+                    // First brought up to date, so the line can name a user it just learnt of.
                     self.snap.apply(&self.gw, &e).await;
+                    let mut out = vec![event("feed", admin::feed_item(&e, &self.snap))];
                     if e.changes_agents()
                         || before != self.snap.agents.len()
                         || self.last_board.elapsed() >= THROTTLE

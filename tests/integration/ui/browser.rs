@@ -253,6 +253,38 @@ async fn pages_in_a_real_browser() {
             "the revocation in the feed",
         )
         .await;
+    // Paused, the feed counts new events instead of moving under the reader.
+    admin.click("[data-feed-pause]").await;
+    let before = admin
+        .js(
+            "return document.querySelectorAll('#feed li').length",
+            json!([]),
+        )
+        .await;
+    user(&app, "Cy Newcomer", true).await;
+    admin
+        .wait_for(
+            "[data-feed-newer]:not([hidden])",
+            PUSHED,
+            "'N new events' while paused",
+        )
+        .await;
+    assert_eq!(
+        admin
+            .js(
+                "return document.querySelectorAll('#feed li').length",
+                json!([])
+            )
+            .await,
+        before,
+        "nothing inserted while paused"
+    );
+    assert!(!admin.text().await.contains("Cy Newcomer"));
+    admin.click("[data-feed-newer]").await;
+    admin
+        .wait_for_text("Cy Newcomer", PUSHED, "the buffered events shown")
+        .await;
+    admin.click("[data-feed-pause]").await;
     assert_eq!(
         app.me(&token).await,
         401,

@@ -259,6 +259,21 @@ impl Browser {
         }
     }
 
+    /// Waits (bounded poll) until the page's text contains `text`.
+    pub async fn wait_for_text(&self, text: &str, limit: Duration, what: &str) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let page = self.text().await;
+            if page.contains(text) {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("{what}: `{text}` did not appear within {limit:?}; the page says:\n{page}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Saves a PNG screenshot under [`screenshot_dir`]; returns its path.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let b64 = self.call(reqwest::Method::GET, "/screenshot", None).await;
