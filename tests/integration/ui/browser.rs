@@ -438,8 +438,18 @@ async fn pages_in_a_real_browser() {
         .await;
     assert!(again.text().await.contains("already used"));
 
-    for w in [b, admin, again] {
-        w.close().await;
-    }
-    app.stop().await;
+    // --- the stream drops (the gateway stops): the page says so ------------------------
+    again.close().await;
+    b.close().await;
+    let stopping = tokio::spawn(app.stop());
+    admin
+        .wait_for(
+            "[data-live-indicator][data-state=reconnecting]",
+            LOADED,
+            "the page saying its stream dropped",
+        )
+        .await;
+    assert!(admin.text().await.contains("Reconnecting"));
+    stopping.await.unwrap();
+    admin.close().await;
 }
