@@ -31,6 +31,9 @@ pub struct Snapshot {
     pub names: ProjectNames,
     /// Open work sessions.
     pub open: Vec<WorkSessionRecord>,
+    /// Agents re-read once for their client (so a client that never says who it is
+    /// costs one read, not one per call).
+    asked: std::collections::HashSet<Uuid>,
 }
 
 impl Snapshot {
@@ -51,6 +54,7 @@ impl Snapshot {
             owners,
             names: view::project_names(gw).await,
             open: Vec::new(),
+            asked: std::collections::HashSet::new(),
         };
         me.load_sessions(gw).await?;
         Ok(me)
@@ -66,20 +70,39 @@ impl Snapshot {
     }
 
     /// Brings the snapshot up to date after `event`, reading only what it may have
-    /// changed; a failed read keeps the old data (logged).
+    /// changed; a failed read keeps the old data (logged). An ordinary call reads
+    /// nothing: it moves its session's last call in memory. The first call of an agent
+    /// whose client is not known re-reads that one agent, once per page.
     pub async fn apply(&mut self, gw: &Gateway, event: &LiveEvent) {
         let subject = event.subject();
-        let unknown_client =
-            subject.is_some_and(|id| self.agents.iter().any(|a| a.id == id && a.client.is_none()));
-        let in_session = subject.is_some_and(|id| self.open.iter().any(|s| s.agent_id == id));
-        if event.changes_agents() || unknown_client {
+        if event.changes_agents() {
             match Self::load(gw, self.owner).await {
                 Ok(fresh) => *self = fresh,
                 Err(e) => tracing::warn!(error = %e, "a page could not reload its agents"),
             }
-        } else if in_session || event.action.contains("work_session") {
+            return;
+        }
+        if event.action.contains("work_session") {
             if let Err(e) = self.load_sessions(gw).await {
                 tracing::warn!(error = %e, "a page could not reload work sessions");
+            }
+        } else if let Some(s) = subject
+            .filter(|_| !event.action.contains('.'))
+            .and_then(|id| self.open.iter_mut().find(|s| s.agent_id == id))
+        {
+            s.last_call_at = s.last_call_at.max(Some(event.at));
+        }
+        let Some(id) = subject else { return };
+        let unknown = self.agents.iter().any(|a| a.id == id && a.client.is_none());
+        if unknown && self.asked.insert(id) {
+            match gw.store.get_agent(id).await {
+                Ok(Some(fresh)) => {
+                    if let Some(a) = self.agents.iter_mut().find(|a| a.id == id) {
+                        *a = fresh;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "a page could not re-read an agent"),
             }
         }
     }
