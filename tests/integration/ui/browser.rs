@@ -197,6 +197,13 @@ async fn pages_in_a_real_browser() {
         "the pairing panel flipped",
     )
     .await;
+    // The drawer: the agent's recent calls from the audit log.
+    b.click("#agents-list tr[data-agent] button[aria-label^='Details']")
+        .await;
+    b.wait_for("#drawer table", LOADED, "the agent's drawer")
+        .await;
+    b.wait_for_text("list_projects", LOADED, "the call in the drawer")
+        .await;
     let flipped = b.text().await;
     assert!(flipped.contains("Connected: Codex 0.46.0"), "{flipped}");
     b.screenshot("owner-agents").await;

@@ -247,6 +247,18 @@ async fn admin_flow(engine: Engine) {
     assert!(rows
         .iter()
         .all(|r| r["action"].as_str().unwrap().contains("create")));
+    let log = get("/ui/admin/audit?outcome=allowed&action=agent.create")
+        .await
+        .unwrap();
+    assert_eq!(log.status(), 200);
+    let log = log.text().await.unwrap();
+    assert!(log.contains("admin.agent.create"), "{log}");
+    assert!(
+        !log.contains("admin.user.upsert</code>"),
+        "filtered by action"
+    );
+    let bad = get("/ui/admin/audit?agent_id=nope").await.unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let page = get(&format!("/ui/admin/agents/{agent}")).await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("a1"));
