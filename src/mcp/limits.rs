@@ -22,7 +22,14 @@ pub const MAX_ITEMS: usize = 100;
 /// The deepest nesting of objects and lists.
 pub const MAX_DEPTH: usize = 4;
 /// The fields that hold prose (Markdown, or a session's report).
-const TEXT_FIELDS: [&str; 6] = ["description", "body", "content", "intent", "note", "summary"];
+const TEXT_FIELDS: [&str; 6] = [
+    "description",
+    "body",
+    "content",
+    "intent",
+    "note",
+    "summary",
+];
 
 /// Checks `arguments` (the whole object) against the limits.
 pub fn check(arguments: &Value) -> Result<(), McpError> {
