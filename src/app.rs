@@ -28,7 +28,7 @@ use crate::tasker::embedded::EmbeddedTasker;
 use crate::tasker::nodedc::NodedcTasker;
 use crate::tasker::plane::{PlaneConfig, PlaneTasker};
 use crate::tasker::pool::PooledTasker;
-use crate::tasker::Tasker;
+use crate::tasker::{ProjectsCache, Tasker};
 use crate::token::{Token, TokenError, TokenHash, TokenKind};
 
 /// The setting holding the generated admin token's hash.
@@ -290,11 +290,16 @@ async fn assemble(
         budget_per_minute: limits.budget_per_minute.and_then(NonZeroU32::new),
         ..CallConfig::default()
     };
-    let tasker = Arc::new(if metered {
+    let pooled: Arc<dyn Tasker> = Arc::new(if metered {
         PooledTasker::metered(adapter, calls, budget)
     } else {
         PooledTasker::new(adapter, calls)
     });
+    // The embedded tracker's project list is answered from memory (`tasker/cache.rs`).
+    let tasker: Arc<dyn Tasker> = match &embedded {
+        Some(e) => Arc::new(ProjectsCache::new(pooled, e.changes())),
+        None => pooled,
+    };
     let fanout = Fanout::new(
         &config.database,
         auth.clone(),

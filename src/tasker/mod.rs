@@ -10,11 +10,13 @@
 //!   (`agent-gateway tasker-serve`): a reference implementation;
 //! * `limits` — the format of ids, block names and keys, and the limits of a search,
 //!   checked before any I/O;
+//! * `cache` — the project list of the embedded tracker, answered from memory;
 //! * [`check`] — the conformance kit (`agent-gateway tasker-check`);
 //! * [`pool`] — the Tasker writer actors every call goes through: bounded concurrency,
 //!   a timeout per call, retries with the same idempotency key, a circuit breaker and a
 //!   request budget.
 
+mod cache;
 pub mod check;
 pub mod embedded;
 mod error;
@@ -26,6 +28,7 @@ pub mod pool;
 mod types;
 
 use async_trait::async_trait;
+pub use cache::ProjectsCache;
 pub use error::*;
 pub use limits::*;
 pub use types::*;
