@@ -42,11 +42,11 @@ async fn the_cached_project_list_follows_creations_grants_and_revocations(engine
     // Warm the cache, then each agent sees only its grant.
     assert_eq!(
         ids(&a.tool("list_projects", json!({})).await),
-        [w.web.clone()]
+        vec![w.web.clone()]
     );
     assert_eq!(
         ids(&b.tool("list_projects", json!({})).await),
-        [w.ops.clone()]
+        vec![w.ops.clone()]
     );
     // A project created now is known at once (the admin's list reads the same cache).
     let new = w.app.project("NEW", &[]).await;
@@ -66,7 +66,7 @@ async fn the_cached_project_list_follows_creations_grants_and_revocations(engine
     // …and still not to an agent without the grant.
     assert_eq!(
         ids(&a.tool("list_projects", json!({})).await),
-        [w.web.clone()]
+        vec![w.web.clone()]
     );
     // A revoked agent is refused, cache or not.
     let (status, _) = w
