@@ -393,6 +393,10 @@ impl SimAgent {
         });
         loop {
             if let (Some(iv), Some(at)) = (mix.interval, next.as_mut()) {
+                // A slot after the end of the run is never waited for.
+                if self.shared.budget.deadline().is_some_and(|d| *at >= d) {
+                    break;
+                }
                 let now = Instant::now();
                 if now < *at {
                     tokio::time::sleep_until((*at).into()).await;

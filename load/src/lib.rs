@@ -212,6 +212,14 @@ impl Budget {
         self.sent.fetch_add(1, Ordering::Relaxed) < self.max
     }
 
+    /// When the measured phase ends, once it has started.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match self.deadline_ns.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            ns => Some(self.origin + Duration::from_nanos(ns)),
+        }
+    }
+
     fn set_deadline(&self, at: Instant) {
         let ns =
             u64::try_from(at.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX);

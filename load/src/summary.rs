@@ -317,7 +317,9 @@ pub fn scenarios(dir: &Path) -> String {
         "scenario", "agents", "calls", "calls/s", "p50 ms", "p99 ms", "max ms", "errors"
     );
     for n in names {
-        let Some(r) = load(dir, &n) else { continue };
+        let Some(r) = load(dir, &n).filter(|r| r["ops"].is_array()) else {
+            continue;
+        };
         // Latency over the tool calls: the busiest tool's row.
         let busiest = r["ops"].as_array().and_then(|ops| {
             ops.iter()
@@ -335,13 +337,13 @@ pub fn scenarios(dir: &Path) -> String {
             out,
             "{:<28} {:>7} {:>10} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8}   ({})",
             n.trim_end_matches(".json"),
-            r["agents"],
-            r["calls"],
+            r["agents"].as_u64().unwrap_or(0),
+            r["calls"].as_u64().unwrap_or(0),
             f(&r, &["throughput_rps"]).unwrap_or(0.0),
             b["p50_ms"].as_f64().unwrap_or(0.0),
             b["p99_ms"].as_f64().unwrap_or(0.0),
             b["max_ms"].as_f64().unwrap_or(0.0),
-            r["total_errors"],
+            r["total_errors"].as_u64().unwrap_or(0),
             b["op"].as_str().unwrap_or("-"),
         );
     }
