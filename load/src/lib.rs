@@ -237,6 +237,18 @@ pub fn rss_kb(pid: u32) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// CPU time (user + system) of a process, seconds, from `/proc/<pid>/stat`
+/// (`"self"` for this one), assuming the usual 100 clock ticks per second.
+pub fn cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: count fields after its closing parenthesis.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 /// Runs the load: setup through the admin API, the handshake of every agent, then
 /// the measured phase until a bound is reached, with the admin actions during it.
 pub async fn run(config: Config) -> Result<Report, Error> {
@@ -385,6 +397,8 @@ pub async fn run(config: Config) -> Result<Report, Error> {
     }
 
     // The measured phase.
+    let gw_cpu0 = pid.and_then(|p| cpu_secs(&p.to_string()));
+    let gen_cpu0 = cpu_secs("self");
     let started = Instant::now();
     budget.set_deadline(started + config.duration);
     let _ = go_tx.send(Some(started));
@@ -430,6 +444,15 @@ pub async fn run(config: Config) -> Result<Report, Error> {
         }
     }
     let elapsed = started.elapsed();
+    let gw_cpu = match (gw_cpu0, pid.and_then(|p| cpu_secs(&p.to_string()))) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    memory.gateway_cpu_secs = gw_cpu;
+    memory.generator_cpu_secs = cpu_secs("self").zip(gen_cpu0).map(|(b, a)| b - a);
+    memory.gateway_cpu_us_per_call = gw_cpu
+        .filter(|_| recorder.calls > 0)
+        .map(|c| c * 1e6 / recorder.calls as f64);
     let revocation = match controller {
         Some(h) => match h.await {
             Ok(mut r) => {

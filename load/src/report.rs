@@ -72,6 +72,14 @@ pub struct Memory {
     pub streams_open: u64,
     /// `(rss_connected - rss_before_connect) / connected_agents`, kB.
     pub rss_per_agent_kb: Option<f64>,
+    /// CPU time (user + system) the gateway used during the measured phase, seconds
+    /// (`/proc/<pid>/stat`, at 100 ticks per second).
+    pub gateway_cpu_secs: Option<f64>,
+    /// The same for the generator itself: a generator near one full core means the
+    /// figures are the generator's limit, not the gateway's.
+    pub generator_cpu_secs: Option<f64>,
+    /// Gateway CPU per tool call of the measured phase, µs.
+    pub gateway_cpu_us_per_call: Option<f64>,
 }
 
 /// How the agents were made and connected.
@@ -287,6 +295,17 @@ impl fmt::Display for Report {
                 kb(m.rss_start_kb), kb(m.rss_before_connect_kb), kb(m.rss_connected_kb), kb(m.rss_peak_kb), kb(m.rss_end_kb),
                 m.connected_agents, m.streams_open,
                 m.rss_per_agent_kb.map_or("-".to_owned(), |k| format!("{k:.1} kB")),
+            );
+        }
+        if m.gateway_cpu_secs.is_some() || m.generator_cpu_secs.is_some() {
+            let secs = |v: Option<f64>| v.map_or("-".to_owned(), |s| format!("{s:.2} s"));
+            let _ = writeln!(
+                out,
+                "CPU in the measured phase: gateway {} ({} per call), generator {}",
+                secs(m.gateway_cpu_secs),
+                m.gateway_cpu_us_per_call
+                    .map_or("-".to_owned(), |u| format!("{u:.0} µs")),
+                secs(m.generator_cpu_secs),
             );
         }
         if self.expected_refusals > 0 || self.late_sends > 0 {

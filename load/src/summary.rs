@@ -76,11 +76,16 @@ pub fn lines(dir: &Path) -> Vec<Line> {
                 out.push(Line {
                     target,
                     measured: format!(
-                        "{gt:.0} vs {bt:.0} calls/s at {} agents = {ratio:.2}x{}",
+                        "{gt:.0} vs {bt:.0} calls/s at {} agents = {ratio:.2}x{}{}",
                         g["agents"],
-                        errors_note(g)
+                        errors_note(g),
+                        errors_note(b)
                     ),
-                    verdict: verdict(ratio >= 0.60),
+                    verdict: if bt > 0.0 && gt > 0.0 {
+                        verdict(ratio >= 0.60)
+                    } else {
+                        "not measured".into()
+                    },
                 });
             }
             _ => out.push(Line {

@@ -123,6 +123,8 @@ async fn sessions_streams_and_a_revocation() {
     assert_eq!(report.memory.streams_open, 4);
     assert!(report.memory.rss_connected_kb.is_some(), "{report}");
     assert!(report.memory.rss_peak_kb.is_some(), "{report}");
+    assert!(report.memory.gateway_cpu_secs.is_some(), "{report}");
+    assert!(report.memory.generator_cpu_secs.is_some(), "{report}");
     assert_eq!(report.setup.owners, 2);
 
     let r = report
