@@ -174,7 +174,9 @@ impl SimAgent {
     /// Sends one JSON-RPC message as operation `op`; records its latency (whatever
     /// the answer) and any error; returns the answer when it was not an error.
     /// `phase` is the start of the measured phase for tool calls (the per-second
-    /// series), `None` for the handshake.
+    /// series), `None` for the handshake. `scheduled`, in a paced run, is when the
+    /// call should have left: a late call's latency is counted from then, so that a
+    /// slow answer is not hidden by the sends it delayed (coordinated omission).
     async fn send(
         &self,
         rec: &mut Recorder,
@@ -182,6 +184,7 @@ impl SimAgent {
         session: Option<&str>,
         body: Value,
         phase: Option<Instant>,
+        scheduled: Option<Instant>,
     ) -> Option<Answer> {
         let notification = body.get("id").is_none();
         let mut req = self
@@ -199,6 +202,7 @@ impl SimAgent {
         }
         rec.requests += 1;
         let start = Instant::now();
+        let from = scheduled.map_or(start, |at| at.min(start));
         let result = async {
             let resp = req.send().await?;
             let status = resp.status().as_u16();
@@ -212,7 +216,7 @@ impl SimAgent {
         }
         .await;
         let done = Instant::now();
-        let elapsed = u64::try_from((done - start).as_micros()).unwrap_or(u64::MAX);
+        let elapsed = u64::try_from((done - from).as_micros()).unwrap_or(u64::MAX);
         let after_revoke = self
             .state
             .revoke_returned_at
@@ -327,7 +331,7 @@ impl SimAgent {
         let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
             "params": {"protocolVersion": PROTOCOL, "capabilities": {},
                        "clientInfo": {"name": "agent-gateway-load", "version": env!("CARGO_PKG_VERSION")}}});
-        let session = match self.send(rec, "initialize", None, init, None).await {
+        let session = match self.send(rec, "initialize", None, init, None, None).await {
             Some(Answer {
                 session: Some(s), ..
             }) => s,
@@ -342,13 +346,13 @@ impl SimAgent {
             return None;
         }
         let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-        self.send(rec, "notifications/initialized", s, note, None)
+        self.send(rec, "notifications/initialized", s, note, None, None)
             .await;
         if !self.shared.budget.take() {
             return None;
         }
         let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}});
-        self.send(rec, "tools/list", s, list, None).await;
+        self.send(rec, "tools/list", s, list, None, None).await;
         let _ = self.state.session.set(session.clone());
         if self.shared.mix.streams {
             self.open_stream(rec, &session).await;
@@ -392,6 +396,7 @@ impl SimAgent {
             phase + iv.mul_f64(f64::from((index as u32) % n) / f64::from(n))
         });
         loop {
+            let mut scheduled = None;
             if let (Some(iv), Some(at)) = (mix.interval, next.as_mut()) {
                 // A slot after the end of the run is never waited for.
                 if self.shared.budget.deadline().is_some_and(|d| *at >= d) {
@@ -403,6 +408,7 @@ impl SimAgent {
                 } else if now - *at > Duration::from_millis(10) {
                     rec.late_sends += 1;
                 }
+                scheduled = Some(*at);
                 *at += iv;
             }
             if self.state.revoking.load(Ordering::Relaxed)
@@ -468,7 +474,9 @@ impl SimAgent {
             let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
                               "params": {"name": tool, "arguments": args}});
             rec.calls += 1;
-            let answer = self.send(&mut rec, tool, s, call, Some(phase)).await;
+            let answer = self
+                .send(&mut rec, tool, s, call, Some(phase), scheduled)
+                .await;
             id += 1;
             if self.state.revoking.load(Ordering::Relaxed) && rec.expected_refusals > 0 {
                 break;
