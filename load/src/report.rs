@@ -391,4 +391,14 @@ mod tests {
         assert_eq!(percentile(&[7], 0.99), 7);
         assert_eq!(percentile(&[], 0.5), 0);
     }
+
+    #[test]
+    fn stats_take_signed_milliseconds() {
+        let s = stats_ms(vec![3.0, -1.0, 2.0, 1.0]);
+        assert_eq!(s.count, 4);
+        assert_eq!(s.p50_ms, 1.0);
+        assert_eq!(s.p99_ms, 3.0);
+        assert_eq!(s.max_ms, 3.0);
+        assert_eq!(stats_ms(vec![]), MsStats::default());
+    }
 }
