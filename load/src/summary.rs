@@ -73,10 +73,22 @@ pub fn lines(dir: &Path) -> Vec<Line> {
                     f(b, &["throughput_rps"]).unwrap_or(0.0),
                 );
                 let ratio = if bt > 0.0 { gt / bt } else { 0.0 };
+                // CPU per call says what each would serve with its core to itself,
+                // which throughput on a busy machine does not.
+                let cpu = match (
+                    f(g, &["memory", "gateway_cpu_us_per_call"]),
+                    f(b, &["memory", "gateway_cpu_us_per_call"]),
+                ) {
+                    (Some(gc), Some(bc)) if gc > 0.0 => format!(
+                        "; CPU per call {gc:.0} vs {bc:.0} us = {:.2}x capacity",
+                        bc / gc
+                    ),
+                    _ => String::new(),
+                };
                 out.push(Line {
                     target,
                     measured: format!(
-                        "{gt:.0} vs {bt:.0} calls/s at {} agents = {ratio:.2}x{}{}",
+                        "{gt:.0} vs {bt:.0} calls/s at {} agents = {ratio:.3}x{}{}{cpu}",
                         g["agents"],
                         errors_note(g),
                         errors_note(b)
