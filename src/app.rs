@@ -7,7 +7,9 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway_actors::{CallConfig, RateSpec, Supervisor, SupervisorConfig, WriterConfig};
+use gateway_actors::{
+    CallConfig, RateSpec, RequestBudget, Supervisor, SupervisorConfig, WriterConfig,
+};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -24,8 +26,9 @@ use crate::replicas::Fanout;
 use crate::store::{self, Store, StoreError};
 use crate::tasker::embedded::EmbeddedTasker;
 use crate::tasker::nodedc::NodedcTasker;
+use crate::tasker::plane::{PlaneConfig, PlaneTasker};
 use crate::tasker::pool::PooledTasker;
-use crate::tasker::Tasker;
+use crate::tasker::{ProjectsCache, Tasker};
 use crate::token::{Token, TokenError, TokenHash, TokenKind};
 
 /// The setting holding the generated admin token's hash.
@@ -231,6 +234,13 @@ async fn assemble(
         },
     );
     let auth = Authenticator::new(Arc::clone(&store), 100_000, Duration::from_secs(60));
+    let limits = config.tasker_limits;
+    // One request budget for the Tasker, owned by the call pool. Plane's adapter meters
+    // each HTTP request against it (one port call may send several).
+    let budget = Arc::new(RequestBudget::new(
+        limits.budget_per_minute.and_then(NonZeroU32::new),
+    ));
+    let mut metered = false;
     let (adapter, embedded): (Arc<dyn Tasker>, Option<EmbeddedTasker>) = match &config.tasker {
         TaskerKind::Embedded => {
             let embedded = EmbeddedTasker::connect(&config.database, Arc::clone(&store)).await?;
@@ -247,18 +257,44 @@ async fn assemble(
             )?),
             None,
         ),
+        TaskerKind::Plane {
+            url,
+            workspace,
+            api_key,
+        } => {
+            metered = true;
+            let plane = PlaneConfig {
+                url: url.clone(),
+                workspace: workspace.clone(),
+                api_key: api_key.clone(),
+            };
+            (
+                Arc::new(PlaneTasker::new(
+                    &plane,
+                    Arc::clone(&budget),
+                    limits.timeout,
+                )?),
+                None,
+            )
+        }
     };
-    let limits = config.tasker_limits;
-    let tasker = Arc::new(PooledTasker::new(
-        adapter,
-        CallConfig {
-            workers: limits.concurrency,
-            timeout: limits.timeout,
-            retries: limits.retries,
-            budget_per_minute: limits.budget_per_minute.and_then(NonZeroU32::new),
-            ..CallConfig::default()
-        },
-    ));
+    let calls = CallConfig {
+        workers: limits.concurrency,
+        timeout: limits.timeout,
+        retries: limits.retries,
+        budget_per_minute: limits.budget_per_minute.and_then(NonZeroU32::new),
+        ..CallConfig::default()
+    };
+    let pooled: Arc<dyn Tasker> = Arc::new(if metered {
+        PooledTasker::metered(adapter, calls, budget)
+    } else {
+        PooledTasker::new(adapter, calls)
+    });
+    // The embedded tracker's project list is answered from memory (`tasker/cache.rs`).
+    let tasker: Arc<dyn Tasker> = match &embedded {
+        Some(e) => Arc::new(ProjectsCache::new(pooled, e.changes())),
+        None => pooled,
+    };
     let fanout = Fanout::new(
         &config.database,
         auth.clone(),

@@ -16,8 +16,13 @@
 //!   by several owners (or agents) at once open a shared breaker for every caller, so a
 //!   Tasker that is really down still stops everyone quickly, while one agent's
 //!   failing requests pause only that agent;
-//! * an optional request budget (calls per minute) for upstreams that throttle, such as
-//!   Plane's 60 requests a minute per API key.
+//! * a request budget ([`RequestBudget`], in `budget.rs`) for upstreams that throttle,
+//!   such as Plane's 60 requests a minute per API key: an optional number per minute,
+//!   plus the pauses the upstream itself asks for. A caller queues for its turn while
+//!   its timeout allows, and otherwise gets [`CallError::Budget`] with the wait at once;
+//! * an upstream's throttling answer (see [`Transient::is_throttled`]) is retried only
+//!   when its `retry_after` fits in the timeout, and never counts as the upstream
+//!   failing: a throttled upstream is healthy and must not open the breaker.
 
 use std::future::Future;
 use std::num::NonZeroU32;
@@ -25,7 +30,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -33,9 +37,11 @@ use uuid::Uuid;
 use crate::tasks::{report, Tasks};
 
 mod breaker;
+mod budget;
 
 use breaker::Breakers;
 pub use breaker::{MAX_CALLERS, QUORUM_AGENTS, QUORUM_MIN_FAILURES, QUORUM_OWNERS};
+pub use budget::{RequestBudget, MAX_PAUSE};
 
 /// Who a call is made for: the breaker is kept per agent, and the shared breaker opens
 /// only when failures come from several owners or agents.
@@ -62,6 +68,11 @@ pub trait Transient {
     /// How long the upstream asked us to wait, if it said.
     fn retry_after(&self) -> Option<Duration> {
         None
+    }
+    /// Whether the upstream refused because it throttles (it is healthy, only busy):
+    /// such an answer never counts against the breaker.
+    fn is_throttled(&self) -> bool {
+        false
     }
 }
 
@@ -116,9 +127,10 @@ pub enum CallError<E> {
     /// The breaker is open; retry after this long.
     #[error("the upstream is failing; calls are paused")]
     CircuitOpen(Duration),
-    /// The request budget would not allow the call within its timeout.
+    /// The request budget would not allow the call within its timeout; a turn is
+    /// expected after this long.
     #[error("the upstream's request budget is exhausted")]
-    Budget,
+    Budget(Duration),
     /// The queue stayed full.
     #[error("too many calls are waiting for the upstream")]
     Overloaded,
@@ -143,13 +155,38 @@ pub struct CallPool {
     stop: watch::Sender<bool>,
     dispatcher: Tasks,
     breaker: Arc<Breakers>,
-    budget: Option<Arc<DefaultDirectRateLimiter>>,
+    budget: Arc<RequestBudget>,
+    /// Whether the pool takes one budget turn per attempt (else the upstream's client
+    /// takes one per request it sends).
+    meter_attempts: bool,
     config: CallConfig,
 }
 
 impl CallPool {
-    /// Starts the pool: at most `config.workers` calls run at once.
+    /// Starts the pool: at most `config.workers` calls run at once; each attempt takes
+    /// one turn of a budget of `config.budget_per_minute`.
     pub fn start(name: &'static str, config: CallConfig) -> Self {
+        let budget = Arc::new(RequestBudget::new(config.budget_per_minute));
+        Self::with_budget(name, config, budget, true)
+    }
+
+    /// Starts a pool whose upstream client meters its own requests against `budget`
+    /// (one call may send several requests); the pool owns the budget but takes no turn
+    /// per attempt. `config.budget_per_minute` is ignored: `budget` says it.
+    pub fn start_metered(
+        name: &'static str,
+        config: CallConfig,
+        budget: Arc<RequestBudget>,
+    ) -> Self {
+        Self::with_budget(name, config, budget, false)
+    }
+
+    fn with_budget(
+        name: &'static str,
+        config: CallConfig,
+        budget: Arc<RequestBudget>,
+        meter_attempts: bool,
+    ) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(config.queue.max(1));
         let (stop, stopped) = watch::channel(false);
         let dispatcher = Tasks::new(name);
@@ -162,9 +199,8 @@ impl CallPool {
                 config.breaker_failures,
                 config.breaker_cooldown,
             )),
-            budget: config
-                .budget_per_minute
-                .map(|n| Arc::new(RateLimiter::direct(Quota::per_minute(n)))),
+            budget,
+            meter_attempts,
             config,
         }
     }
@@ -194,8 +230,8 @@ impl CallPool {
             return Err(CallError::CircuitOpen(wait));
         }
         let (reply, answer) = oneshot::channel();
-        let (breaker, budget, config) =
-            (Arc::clone(&self.breaker), self.budget.clone(), self.config);
+        let (breaker, config) = (Arc::clone(&self.breaker), self.config);
+        let budget = self.meter_attempts.then(|| Arc::clone(&self.budget));
         let job: Job = Box::pin(async move {
             let result = attempts(&call, caller, &breaker, budget.as_deref(), config).await;
             let _ = reply.send(result);
@@ -209,6 +245,11 @@ impl CallPool {
             })?;
         // A panicking or aborted call drops `reply`: its caller gets an error, never a hang.
         answer.await.unwrap_or(Err(CallError::Dropped))
+    }
+
+    /// The upstream's request budget.
+    pub fn budget(&self) -> Arc<RequestBudget> {
+        Arc::clone(&self.budget)
     }
 
     /// How many failing callers the breaker tracks (healthy callers hold no entry).
@@ -265,7 +306,7 @@ async fn attempts<T, E, F, Fut>(
     call: &F,
     caller: Caller,
     breaker: &Breakers,
-    budget: Option<&DefaultDirectRateLimiter>,
+    budget: Option<&RequestBudget>,
     config: CallConfig,
 ) -> Result<T, CallError<E>>
 where
@@ -276,12 +317,10 @@ where
     let mut attempt = 0u32;
     loop {
         if let Some(budget) = budget {
-            if tokio::time::timeout(config.timeout, budget.until_ready())
+            budget
+                .acquire(config.timeout)
                 .await
-                .is_err()
-            {
-                return Err(CallError::Budget);
-            }
+                .map_err(CallError::Budget)?;
         }
         let wait = match tokio::time::timeout(config.timeout, call()).await {
             Ok(Ok(value)) => {
@@ -292,6 +331,14 @@ where
                 // The upstream answered: it is healthy, the request was wrong.
                 breaker.success(caller);
                 return Err(CallError::Failed(error));
+            }
+            Ok(Err(error)) if error.is_throttled() => {
+                // Healthy but busy: retried only if its wait fits in one timeout.
+                let wait = error.retry_after();
+                if attempt >= config.retries || wait.is_some_and(|w| w > config.timeout) {
+                    return Err(CallError::Failed(error));
+                }
+                wait
             }
             Ok(Err(error)) => {
                 breaker.failure(caller);

@@ -36,7 +36,7 @@ pub use agent::{
     Admission, AdmitRequest, AgentProfile, AgentSnapshot, ClientInfo, DenyReason, Grant, RateSpec,
     SessionMark,
 };
-pub use calls::{CallConfig, CallError, CallPool, Caller, Transient};
+pub use calls::{CallConfig, CallError, CallPool, Caller, RequestBudget, Transient};
 pub use revocation::Revocation;
 pub use supervisor::{ProfileLoader, Supervisor, SupervisorConfig};
 pub use writer::{BatchSink, WriteError, WriterConfig, WriterPool};

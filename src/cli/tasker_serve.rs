@@ -1,16 +1,21 @@
 //! `agent-gateway tasker-serve`: serves the embedded tracker over the adapter contract
 //! (`/api/internal/nodedc/agent/...`) — the reference implementation for the Tasker
-//! team and the peer of the `nodedc` client in tests.
+//! team and the peer of the `nodedc` client in tests. With `GATEWAY_TASKER=plane` it
+//! serves the `plane` adapter instead, in front of that Plane, so `tasker-check` can be
+//! run against a real Plane (on scratch projects: the kit creates cards).
 
 use std::sync::Arc;
 
 use clap::Args;
 use secrecy::ExposeSecret;
 
-use crate::config::{Config, Overrides};
+use crate::config::{Config, Overrides, TaskerKind};
 use crate::store;
 use crate::tasker::embedded::{default_states, EmbeddedTasker, NewProject};
 use crate::tasker::http::{router, ContractState};
+use crate::tasker::plane::{PlaneConfig, PlaneTasker};
+use crate::tasker::pool::PooledTasker;
+use crate::tasker::Tasker;
 use crate::token::TokenHash;
 
 /// Flags of `tasker-serve`.
@@ -46,37 +51,54 @@ pub async fn run(args: TaskerServeArgs) -> anyhow::Result<()> {
         ..Overrides::default()
     })?;
     crate::telemetry::init(config.log_json);
-    let store = store::connect(&config.database).await?;
-    store.migrate().await?;
-    let embedded = EmbeddedTasker::connect(&config.database, Arc::clone(&store)).await?;
     let listener = tokio::net::TcpListener::bind(&args.bind).await?;
     let addr = listener.local_addr()?;
-    if args.seed_check_projects {
-        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6].to_uppercase();
-        let mut ids = Vec::new();
-        for name in ["CHK", "CHO"] {
-            let project = embedded
-                .create_project(&NewProject {
-                    identifier: format!("{name}{suffix}"),
-                    name: format!("Conformance {name}"),
-                    states: default_states(),
-                    labels: vec![("bug".into(), "#e5484d".into())],
-                    members: vec![(uuid::Uuid::new_v4(), "Check Member".into(), 15)],
-                })
-                .await?;
-            ids.push(project.id);
+    let tasker: Arc<dyn Tasker> = match &config.tasker {
+        TaskerKind::Plane {
+            url,
+            workspace,
+            api_key,
+        } => {
+            if args.seed_check_projects {
+                anyhow::bail!("--seed-check-projects needs the embedded tracker; with GATEWAY_TASKER=plane, make two scratch projects in Plane with the bot as a member and pass their ids to tasker-check");
+            }
+            // Calls queue for Plane's budget up to 25 s, under tasker-check's 30 s.
+            let timeout = std::time::Duration::from_secs(25);
+            let budget = Arc::new(gateway_actors::RequestBudget::new(
+                config
+                    .tasker_limits
+                    .budget_per_minute
+                    .and_then(std::num::NonZeroU32::new),
+            ));
+            let plane = PlaneConfig {
+                url: url.clone(),
+                workspace: workspace.clone(),
+                api_key: api_key.clone(),
+            };
+            let adapter = PlaneTasker::new(&plane, Arc::clone(&budget), timeout)?;
+            let calls = gateway_actors::CallConfig {
+                timeout,
+                retries: 0,
+                ..gateway_actors::CallConfig::default()
+            };
+            Arc::new(PooledTasker::metered(Arc::new(adapter), calls, budget))
         }
-        println!(
-            "{}",
-            serde_json::json!({"project": ids[0], "other_project": ids[1]})
-        );
-    }
+        _ => {
+            let store = store::connect(&config.database).await?;
+            store.migrate().await?;
+            let embedded = EmbeddedTasker::connect(&config.database, Arc::clone(&store)).await?;
+            if args.seed_check_projects {
+                seed(&embedded).await?;
+            }
+            Arc::new(embedded)
+        }
+    };
     println!(
         "tasker contract served on http://{addr}/{}",
         crate::tasker::nodedc::PREFIX
     );
     let state = ContractState {
-        tasker: Arc::new(embedded),
+        tasker,
         token: TokenHash::of(secrecy::SecretString::from(token).expose_secret()),
     };
     axum::serve(listener, router(state))
@@ -84,5 +106,28 @@ pub async fn run(args: TaskerServeArgs) -> anyhow::Result<()> {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
+    Ok(())
+}
+
+/// Two projects for `tasker-check`, their ids printed as JSON.
+async fn seed(embedded: &EmbeddedTasker) -> anyhow::Result<()> {
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6].to_uppercase();
+    let mut ids = Vec::new();
+    for name in ["CHK", "CHO"] {
+        let project = embedded
+            .create_project(&NewProject {
+                identifier: format!("{name}{suffix}"),
+                name: format!("Conformance {name}"),
+                states: default_states(),
+                labels: vec![("bug".into(), "#e5484d".into())],
+                members: vec![(uuid::Uuid::new_v4(), "Check Member".into(), 15)],
+            })
+            .await?;
+        ids.push(project.id);
+    }
+    println!(
+        "{}",
+        serde_json::json!({"project": ids[0], "other_project": ids[1]})
+    );
     Ok(())
 }

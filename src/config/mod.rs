@@ -94,6 +94,15 @@ pub enum TaskerKind {
         /// `GATEWAY_TASKER_TOKEN`: the internal service token.
         token: SecretString,
     },
+    /// Stock Plane's public REST API v1 (`tasker::plane`).
+    Plane {
+        /// `GATEWAY_PLANE_URL`: Plane's base URL (the API is under `/api/v1/`).
+        url: Url,
+        /// `GATEWAY_PLANE_WORKSPACE`: the workspace slug.
+        workspace: String,
+        /// `GATEWAY_PLANE_API_KEY`: the bot member's API key, sent as `X-Api-Key`.
+        api_key: SecretString,
+    },
 }
 
 /// How Tasker calls are pooled (see `tasker::pool`).
@@ -105,7 +114,8 @@ pub struct TaskerLimits {
     pub timeout: Duration,
     /// `GATEWAY_TASKER_RETRIES`: retries of transient failures.
     pub retries: u32,
-    /// `GATEWAY_TASKER_BUDGET_PER_MINUTE`: calls per minute, when the Tasker throttles.
+    /// `GATEWAY_TASKER_BUDGET_PER_MINUTE`: calls per minute, when the Tasker throttles
+    /// (for Plane: HTTP requests per minute, 60 unless set, Plane's default throttle).
     pub budget_per_minute: Option<u32>,
 }
 

@@ -153,15 +153,27 @@ impl Config {
                     _ => TaskerKind::Embedded,
                 }
             }
+            Some("plane") => plane(&mut r),
             Some(other) => {
                 r.fail(
                     "GATEWAY_TASKER",
-                    format!("unknown Tasker adapter {other:?}; use embedded or nodedc"),
+                    format!("unknown Tasker adapter {other:?}; use embedded, nodedc or plane"),
                 );
                 TaskerKind::Embedded
             }
         };
-        let budget = r.number("GATEWAY_TASKER_BUDGET_PER_MINUTE", 0u32, 0, 1_000_000);
+        // Plane throttles an API key at 60 requests a minute unless its operator set
+        // API_KEY_RATE_LIMIT; the budget follows that default.
+        let default_budget = match tasker {
+            TaskerKind::Plane { .. } => 60,
+            _ => 0,
+        };
+        let budget = r.number(
+            "GATEWAY_TASKER_BUDGET_PER_MINUTE",
+            default_budget,
+            0,
+            1_000_000,
+        );
         let tasker_limits = TaskerLimits {
             concurrency: r.number("GATEWAY_TASKER_CONCURRENCY", 16usize, 1, 1024),
             timeout: Duration::from_secs(r.number("GATEWAY_TASKER_TIMEOUT_SECS", 8u64, 1, 300)),
@@ -305,5 +317,64 @@ impl Config {
             log_json,
             demo: overrides.demo,
         })
+    }
+}
+
+/// `GATEWAY_TASKER=plane`: Plane's base URL, the workspace slug and the API key, each
+/// required and checked; the key is never echoed.
+fn plane(r: &mut Reader<'_>) -> TaskerKind {
+    let url = match r.raw("GATEWAY_PLANE_URL").map(|u| Url::parse(u.trim())) {
+        Some(Ok(url)) if matches!(url.scheme(), "http" | "https") && url.has_host() => Some(url),
+        Some(_) => {
+            r.fail(
+                "GATEWAY_PLANE_URL",
+                "expected Plane's http(s) base URL, such as https://plane.example.com (the API is under /api/v1/)",
+            );
+            None
+        }
+        None => {
+            r.fail(
+                "GATEWAY_PLANE_URL",
+                "is required with GATEWAY_TASKER=plane (Plane's base URL)",
+            );
+            None
+        }
+    };
+    let workspace = r
+        .raw("GATEWAY_PLANE_WORKSPACE")
+        .map(|w| w.trim().to_owned());
+    match &workspace {
+        None => r.fail(
+            "GATEWAY_PLANE_WORKSPACE",
+            "is required with GATEWAY_TASKER=plane (the workspace slug, as in https://plane.example.com/<slug>/projects)",
+        ),
+        Some(w)
+            if !w
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            r.fail(
+                "GATEWAY_PLANE_WORKSPACE",
+                format!("{w:?} is not a workspace slug; use the slug from Plane's URL (letters, digits, '-' and '_')"),
+            )
+        }
+        Some(_) => {}
+    }
+    let api_key = r
+        .raw("GATEWAY_PLANE_API_KEY")
+        .map(|k| SecretString::from(k.trim().to_owned()));
+    if api_key.is_none() {
+        r.fail(
+            "GATEWAY_PLANE_API_KEY",
+            "is required with GATEWAY_TASKER=plane (an API key of a dedicated bot member: Profile settings → Personal access tokens)",
+        );
+    }
+    match (url, workspace, api_key) {
+        (Some(url), Some(workspace), Some(api_key)) => TaskerKind::Plane {
+            url,
+            workspace,
+            api_key,
+        },
+        _ => TaskerKind::Embedded,
     }
 }

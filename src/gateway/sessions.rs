@@ -456,7 +456,11 @@ impl Gateway {
 
     /// A record as shown at `now`.
     pub fn view(&self, r: &WorkSessionRecord, now: DateTime<Utc>) -> SessionView {
-        let state = if r.is_open() && r.last_activity() < self.stale_before(now) {
+        // A silent session asked to stop stays `stopping` until the sweep ends it.
+        let state = if r.is_open()
+            && r.state != SessionState::Stopping
+            && r.last_activity() < self.stale_before(now)
+        {
             "stale"
         } else {
             r.state.as_str()

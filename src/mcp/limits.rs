@@ -3,8 +3,9 @@
 //! are answered here as tool errors naming the field and the limit, and never reach a
 //! dependency where they could look like its failure (and open a circuit breaker).
 //!
-//! The rules are the same for every tool: free text (`description`, `body`, `content`)
-//! up to 64 KiB with tabs and line breaks; every other string (ids, keys, names,
+//! The rules are the same for every tool: free text (`description`, `body`, `content`,
+//! and a work session's `intent`, `note` and `summary`) up to 64 KiB with tabs and line
+//! breaks (the session rules then hold those to 2,000 characters); every other string (ids, keys, names,
 //! filters) up to 512 bytes with no control characters at all; lists up to 100 items;
 //! nesting up to four levels.
 
@@ -20,8 +21,15 @@ pub const MAX_VALUE: usize = 512;
 pub const MAX_ITEMS: usize = 100;
 /// The deepest nesting of objects and lists.
 pub const MAX_DEPTH: usize = 4;
-/// The fields that hold Markdown.
-const TEXT_FIELDS: [&str; 3] = ["description", "body", "content"];
+/// The fields that hold prose (Markdown, or a session's report).
+const TEXT_FIELDS: [&str; 6] = [
+    "description",
+    "body",
+    "content",
+    "intent",
+    "note",
+    "summary",
+];
 
 /// Checks `arguments` (the whole object) against the limits.
 pub fn check(arguments: &Value) -> Result<(), McpError> {

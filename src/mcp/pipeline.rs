@@ -148,7 +148,10 @@ async fn steps<T: Tool>(
     let (arguments, key) = idempotency::split_key(&T::SPEC, arguments)?;
     facts.key.clone_from(&key);
     limits::check(&arguments)?;
-    let fingerprint = idempotency::fingerprint(T::SPEC.name, &arguments);
+    // Only a write's key is claimed, so only a write needs its fingerprint.
+    let fingerprint = key
+        .is_some()
+        .then(|| idempotency::fingerprint(T::SPEC.name, &arguments));
     let args: T::Args = serde_json::from_value(arguments).map_err(|e| {
         McpError::Rejected(format!(
             "Invalid arguments for {}: {e}. See its inputSchema.",
@@ -164,7 +167,7 @@ async fn steps<T: Tool>(
     facts.session = Some(session.map(|mark| mark.id));
     // 3. Claim the key.
     let claim = match &key {
-        Some(key) => match idempotency::claim(call, key, fingerprint).await? {
+        Some(key) => match idempotency::claim(call, key, fingerprint.unwrap_or_default()).await? {
             Claim::Replay(first) => {
                 facts.replayed = true;
                 return serde_json::from_str(&first).map_err(|e| {

@@ -56,10 +56,18 @@ pub fn complete(id: &Value, result: Value) -> Response {
         other => Map::from_iter([("value".to_owned(), other)]),
     };
     result.insert("resultType".into(), json!("complete"));
-    result.insert(
-        "_meta".into(),
-        json!({ META_SERVER_INFO: dispatch::server_info() }),
-    );
+    // The server's identity joins whatever `_meta` the result carries (a stop notice).
+    match result.get_mut("_meta") {
+        Some(Value::Object(meta)) => {
+            meta.insert(META_SERVER_INFO.into(), dispatch::server_info());
+        }
+        _ => {
+            result.insert(
+                "_meta".into(),
+                json!({ META_SERVER_INFO: dispatch::server_info() }),
+            );
+        }
+    }
     rpc(StatusCode::OK, jsonrpc::result(id, Value::Object(result)))
 }
 

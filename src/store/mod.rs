@@ -15,6 +15,7 @@
 
 pub mod postgres;
 mod rows;
+mod session_types;
 mod sessions;
 mod shared;
 pub mod sqlite;

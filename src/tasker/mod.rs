@@ -5,25 +5,30 @@
 //!   (`docs/TASKER_ADAPTER_CONTRACT.md`). No delete, no archive, no pass-through.
 //! * [`embedded`] — the built-in tracker, stored in the gateway's own database;
 //! * [`nodedc`] — an HTTP client of the contract, for the Tasker (Plane fork);
+//! * [`plane`] — stock Plane's public REST API v1, for any Plane instance;
 //! * [`http`] — the contract served over HTTP by the embedded tracker
 //!   (`agent-gateway tasker-serve`): a reference implementation;
 //! * `limits` — the format of ids, block names and keys, and the limits of a search,
 //!   checked before any I/O;
+//! * `cache` — the project list of the embedded tracker, answered from memory;
 //! * [`check`] — the conformance kit (`agent-gateway tasker-check`);
 //! * [`pool`] — the Tasker writer actors every call goes through: bounded concurrency,
 //!   a timeout per call, retries with the same idempotency key, a circuit breaker and a
 //!   request budget.
 
+mod cache;
 pub mod check;
 pub mod embedded;
 mod error;
 pub mod http;
 mod limits;
 pub mod nodedc;
+pub mod plane;
 pub mod pool;
 mod types;
 
 use async_trait::async_trait;
+pub use cache::ProjectsCache;
 pub use error::*;
 pub use limits::*;
 pub use types::*;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
-use gateway_actors::{CallConfig, CallError, CallPool, Caller, Transient};
+use gateway_actors::{CallConfig, CallError, CallPool, Caller, RequestBudget, Transient};
 
 use super::*;
 
@@ -21,6 +21,10 @@ impl Transient for TaskerError {
 
     fn retry_after(&self) -> Option<Duration> {
         self.retry_after_ms.map(Duration::from_millis)
+    }
+
+    fn is_throttled(&self) -> bool {
+        self.code == ErrorCode::RateLimited
     }
 }
 
@@ -37,6 +41,15 @@ impl PooledTasker {
         Self {
             inner,
             pool: CallPool::start("tasker", config),
+        }
+    }
+
+    /// Wraps `inner`, an adapter that meters each upstream request it sends against
+    /// `budget` (one port call may send several); the pool owns that one budget.
+    pub fn metered(inner: Arc<dyn Tasker>, config: CallConfig, budget: Arc<RequestBudget>) -> Self {
+        Self {
+            inner,
+            pool: CallPool::start_metered("tasker", config, budget),
         }
     }
 
@@ -61,13 +74,7 @@ impl PooledTasker {
                         "the Tasker is failing and calls are paused; retry later",
                     )
                 },
-                CallError::Budget => TaskerError {
-                    retry_after_ms: Some(1000),
-                    ..TaskerError::new(
-                        ErrorCode::RateLimited,
-                        "the Tasker's request budget is exhausted; retry shortly",
-                    )
-                },
+                CallError::Budget(wait) => budget_exhausted(wait),
                 CallError::Overloaded => TaskerError::unavailable(
                     "too many calls are waiting for the Tasker; retry shortly",
                 ),
@@ -75,6 +82,22 @@ impl PooledTasker {
                     "the call failed inside the gateway; retry with the same idempotency key",
                 ),
             })
+    }
+}
+
+/// The tool error of a call the Tasker's request budget could not fit in its timeout:
+/// retryable, naming the wait.
+pub fn budget_exhausted(wait: Duration) -> TaskerError {
+    let ms = (wait.as_millis() as u64).max(1000);
+    TaskerError {
+        retry_after_ms: Some(ms),
+        ..TaskerError::new(
+            ErrorCode::RateLimited,
+            format!(
+                "the Tasker's request budget is exhausted (it throttles this gateway's requests); retry the same call with the same idempotency key in {} s",
+                ms.div_ceil(1000)
+            ),
+        )
     }
 }
 

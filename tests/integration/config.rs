@@ -48,6 +48,34 @@ fn every_bad_value_is_reported_at_once_and_the_process_fails() {
 }
 
 #[test]
+fn plane_needs_its_three_variables_and_never_echoes_the_key() {
+    let out = gateway(&[("GATEWAY_TASKER", "plane")]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for var in [
+        "GATEWAY_PLANE_URL",
+        "GATEWAY_PLANE_WORKSPACE",
+        "GATEWAY_PLANE_API_KEY",
+    ] {
+        assert!(stderr.contains(var), "{var} is not reported:\n{stderr}");
+    }
+    let out = gateway(&[
+        ("GATEWAY_TASKER", "plane"),
+        ("GATEWAY_PLANE_URL", "plane.example.com"),
+        ("GATEWAY_PLANE_WORKSPACE", "acme/../x"),
+        ("GATEWAY_PLANE_API_KEY", "plane_api_very_secret_key"),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("2 problem"), "{stderr}");
+    assert!(stderr.contains("not a workspace slug"), "{stderr}");
+    assert!(
+        !stderr.contains("very_secret"),
+        "the key was echoed:\n{stderr}"
+    );
+}
+
+#[test]
 fn postgres_without_an_admin_token_is_refused() {
     let out = gateway(&[("GATEWAY_DATABASE_URL", "postgres://u:p@127.0.0.1:1/db")]);
     assert!(!out.status.success());

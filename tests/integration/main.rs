@@ -23,6 +23,7 @@ mod fuzz;
 mod mcp;
 mod owner;
 mod phase8;
+mod plane;
 mod raw;
 mod replicas;
 mod store;

@@ -3,6 +3,8 @@
 #
 #   AGW_BIN=path/to/agent-gateway tests/mcp_clients/run.sh [pytest args...]
 #
+# Runs every test_*.py in this folder; pytest args (-k, -x, -q, ...) pass through.
+#
 # Environment:
 #   AGW_BIN           the agent-gateway binary to test (required)
 #   AGW_DATABASE_URL  optional; default: a fresh SQLite file in a temporary directory.
@@ -43,5 +45,9 @@ mkdir -p "$cache/venvs"
 
 export PYTHONDONTWRITEBYTECODE=1
 cd "$here"
+# Every test_*.py here, in name order (each file's tests in file order).
+shopt -s nullglob
+tests=("$here"/test_*.py)
+[ ${#tests[@]} -gt 0 ] || { echo "mcp_clients: no test_*.py in $here" >&2; exit 2; }
 exec "$venv/bin/python" -m pytest -c "$here/pytest.ini" --rootdir "$here" \
-  "$here/test_gateway.py" "$@"
+  "${tests[@]}" "$@"

@@ -147,9 +147,10 @@ async fn the_request_budget_holds_calls_back() {
         assert_eq!(pool.call(|| async { Ok::<_, Upstream>(()) }).await, Ok(()));
     }
     // The third call would have to wait ~30 s for budget, longer than its timeout.
-    assert_eq!(
-        pool.call(|| async { Ok::<_, Upstream>(()) }).await,
-        Err(CallError::Budget)
+    let third = pool.call(|| async { Ok::<_, Upstream>(()) }).await;
+    assert!(
+        matches!(third, Err(CallError::Budget(w)) if w > Duration::from_secs(20)),
+        "{third:?}"
     );
 }
 
@@ -380,4 +381,108 @@ async fn the_breaker_tracks_a_bounded_number_of_callers() {
     }
     assert_eq!(pool.tracked_callers(), MAX_CALLERS);
     assert_eq!(healthy(&pool, caller(Uuid::new_v4())).await, Ok(()));
+}
+
+/// An upstream that throttles: healthy but busy, asking for a wait.
+#[derive(Debug, PartialEq)]
+struct Throttled(Duration);
+
+impl Transient for Throttled {
+    fn is_transient(&self) -> bool {
+        true
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        Some(self.0)
+    }
+    fn is_throttled(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_upstream_pause_queues_calls_while_their_timeout_allows() {
+    let pool = calls(quick());
+    let budget = pool.budget();
+    // A short pause (inside the 200 ms timeout) is waited out.
+    budget.pause(Duration::from_millis(150));
+    let started = tokio::time::Instant::now();
+    assert_eq!(pool.call(|| async { Ok::<_, Upstream>(()) }).await, Ok(()));
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    // A long one is reported at once, with its wait.
+    budget.pause(Duration::from_secs(30));
+    let started = tokio::time::Instant::now();
+    let r = pool.call(|| async { Ok::<_, Upstream>(()) }).await;
+    assert!(
+        matches!(r, Err(CallError::Budget(w)) if w > Duration::from_secs(29)),
+        "{r:?}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(10), "no waiting");
+    // Headers saying nothing remains pause the same way.
+    let fresh = RequestBudget::new(None);
+    fresh.observe(Some(3), Some(Duration::from_secs(60)));
+    assert!(fresh.paused_until().is_none());
+    fresh.observe(Some(0), Some(Duration::from_secs(60)));
+    assert!(fresh.acquire(Duration::from_secs(1)).await.is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_answer_is_retried_only_when_its_wait_fits_and_never_opens_the_breaker() {
+    let pool = calls(CallConfig {
+        breaker_failures: 1,
+        ..quick()
+    });
+    let sent = Arc::new(AtomicUsize::new(0));
+    let s = Arc::clone(&sent);
+    let r = pool
+        .call(move || {
+            let s = Arc::clone(&s);
+            async move {
+                s.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(Throttled(Duration::from_secs(30)))
+            }
+        })
+        .await;
+    assert_eq!(
+        r,
+        Err(CallError::Failed(Throttled(Duration::from_secs(30))))
+    );
+    assert_eq!(
+        sent.load(Ordering::SeqCst),
+        1,
+        "a 30 s wait does not fit a 200 ms timeout"
+    );
+    let s = Arc::clone(&sent);
+    let r = pool
+        .call(move || {
+            let s = Arc::clone(&s);
+            async move {
+                s.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(Throttled(Duration::from_millis(50)))
+            }
+        })
+        .await;
+    assert!(r.is_err());
+    assert_eq!(
+        sent.load(Ordering::SeqCst),
+        4,
+        "short waits are retried (2 retries)"
+    );
+    // Four throttled answers with a breaker of one failure: still closed.
+    assert_eq!(pool.call(|| async { Ok::<_, Upstream>(7) }).await, Ok(7));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_budget_counts_a_sliding_minute_like_plane_s_throttle() {
+    let budget = RequestBudget::new(NonZeroU32::new(3));
+    let start = tokio::time::Instant::now();
+    for _ in 0..3 {
+        assert_eq!(budget.acquire(Duration::ZERO).await, Ok(()));
+    }
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    // A fourth in the same minute would make four: refused at once, with the wait.
+    let wait = budget.acquire(Duration::from_secs(1)).await.unwrap_err();
+    assert_eq!(wait, Duration::from_secs(40));
+    // Queued while its deadline allows: sent when the first leaves the window.
+    assert_eq!(budget.acquire(Duration::from_secs(45)).await, Ok(()));
+    assert_eq!(start.elapsed(), Duration::from_secs(60));
 }

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod client;
 pub mod error;
 pub mod projects;
+pub mod sessions;
 pub mod table;
 pub mod users;
 
@@ -61,6 +62,11 @@ pub enum AdminCommand {
     Agents(agents::AgentsArgs),
     /// Print the audit log, or follow it.
     Audit(audit::AuditArgs),
+    /// The live status of every agent: liveness, client, open session, counters.
+    #[command(after_help = "Example:\n  agent-gateway admin status")]
+    Status,
+    /// Work sessions (reporting mode): list, show (reported vs observed), stop.
+    Sessions(sessions::SessionsArgs),
 }
 
 /// Runs an `admin` command; every failure is one line on stderr and its exit code.
@@ -84,6 +90,8 @@ async fn dispatch(args: AdminArgs) -> Result<(), CliError> {
         AdminCommand::Users(a) => users::run(&client, a, json).await,
         AdminCommand::Agents(a) => agents::run(&client, a, json).await,
         AdminCommand::Audit(a) => audit::run(&client, a, json).await,
+        AdminCommand::Status => sessions::status(&client, json).await,
+        AdminCommand::Sessions(a) => sessions::run(&client, a, json).await,
     }
 }
 

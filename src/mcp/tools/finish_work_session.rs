@@ -30,14 +30,13 @@ pub struct Args {
     comment: bool,
 }
 
-/// The finished session, and the comment its summary was posted as.
+/// The finished session (its `comment_id` names the comment its summary was posted
+/// as), and why the summary was not posted when it was asked for and refused.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finished {
     /// The session.
     #[serde(flatten)]
     pub session: SessionView,
-    /// The comment's id, when the summary was posted.
-    pub comment_id: Option<String>,
     /// Why the summary was not posted, when it was asked for and refused.
     pub comment_error: Option<String>,
 }
@@ -119,13 +118,12 @@ impl Tool for FinishWorkSession {
             .await?;
         Ok(Finished {
             session,
-            comment_id,
             comment_error,
         })
     }
 
     fn summary(out: &Finished) -> String {
-        let comment = match (&out.comment_id, &out.comment_error) {
+        let comment = match (&out.session.comment_id, &out.comment_error) {
             (Some(id), _) => format!(" Summary posted as comment {id}."),
             (None, Some(why)) => format!(" The summary was not posted: {why}"),
             (None, None) => String::new(),

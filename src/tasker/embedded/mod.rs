@@ -12,6 +12,7 @@
 mod reads;
 mod writes;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -32,6 +33,8 @@ pub struct EmbeddedTasker {
     store: Arc<dyn Store>,
     /// SQLite needs `BEGIN IMMEDIATE` for read-then-write transactions.
     sqlite: bool,
+    /// Bumped when a project is created: the project cache's signal.
+    changes: Arc<AtomicU64>,
 }
 
 /// A project to create (embedded only: the contract has no project creation).
@@ -177,7 +180,13 @@ impl EmbeddedTasker {
             pool,
             store,
             sqlite,
+            changes: Arc::default(),
         })
+    }
+
+    /// The counter bumped whenever a project is created, for [`ProjectsCache`].
+    pub fn changes(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.changes)
     }
 
     async fn begin(&self) -> TaskerResult<sqlx::Transaction<'static, sqlx::Any>> {
@@ -252,6 +261,7 @@ impl EmbeddedTasker {
                 .map_err(db_error)?;
         }
         tx.commit().await.map_err(db_error)?;
+        self.changes.fetch_add(1, Ordering::Release);
         Ok(ProjectSummary {
             id,
             identifier: p.identifier.clone(),

@@ -205,6 +205,15 @@ async fn a_reported_session_is_checked_against_what_the_gateway_saw(engine: Engi
     let f = &finished["structuredContent"];
     assert_eq!(f["state"], "completed");
     let comment = f["comment_id"].as_str().expect("the summary was posted");
+    // A retry of the finish replays its first result (it must be readable back).
+    let replayed = c
+        .tool(
+            "finish_work_session",
+            json!({"idempotency_key": "f1", "session": session, "outcome": "completed", "summary": "Login fixed.", "comment": true}),
+        )
+        .await;
+    assert_eq!(replayed["isError"], false, "{replayed}");
+    assert_eq!(replayed["structuredContent"], finished["structuredContent"]);
     let read = c.tool("get_card", json!({"card": key})).await;
     let comments = read["structuredContent"]["comments"].as_array().unwrap();
     assert!(comments
@@ -329,6 +338,25 @@ async fn a_reported_session_is_checked_against_what_the_gateway_saw(engine: Engi
     assert!(me["counters"]["calls"].as_u64().unwrap() >= 10, "{me}");
     assert!(me["counters"]["denials"].as_u64().unwrap() >= 1, "{me}");
     assert!(status["totals"]["active"].as_u64().unwrap() >= 1);
+
+    // The operator CLI reads the same: the status table, the list, one session.
+    let (code, out) = cli(&w.app, &["status"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("reporter") && out.contains("test 1"), "{out}");
+    let (code, out) = cli(
+        &w.app,
+        &["--json", "sessions", "list", "--state", "completed"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed["items"][0]["id"], session.as_str());
+    let (code, out) = cli(&w.app, &["sessions", "show", &session]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("reported: 2 actions") && out.contains("elicitation"),
+        "{out}"
+    );
     w.app.stop().await;
 }
 both_engines!(
@@ -512,6 +540,30 @@ both_engines!(
     a_stop_request_reaches_the_agent,
     a_stop_request_reaches_the_agent_and_ends_a_silent_session
 );
+
+/// Runs `agent-gateway admin ARGS` against the app; returns the exit code and stdout (or
+/// stderr on failure).
+async fn cli(app: &TestApp, args: &[&str]) -> (i32, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_agent-gateway"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GATEWAY_ADMIN_TOKEN", crate::helpers::ADMIN_TOKEN)
+        .arg("admin")
+        .args(["--url", &app.url("/")])
+        .args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let text = if out.status.success() {
+        out.stdout
+    } else {
+        out.stderr
+    };
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&text).into_owned(),
+    )
+}
 
 /// The id of the agent called `name`.
 async fn rows_agent(app: &TestApp, name: &str) -> String {
