@@ -9,13 +9,15 @@ use crate::{Config, Error};
 #[derive(Debug)]
 pub(crate) struct Setup {
     pub(crate) project: String,
-    pub(crate) tokens: Vec<String>,
+    /// `(owner index, agent id, token)` per agent, in creation order.
+    pub(crate) agents: Vec<(usize, String, String)>,
+    /// The owners' user ids.
+    pub(crate) owners: Vec<Uuid>,
+    /// How long creating the agents took (the owners and the project lookup excluded).
+    pub(crate) create_secs: f64,
 }
 
-/// How many agents are created at once.
-const CREATE_AT_ONCE: usize = 4;
-
-async fn admin(
+pub(crate) async fn admin(
     http: &reqwest::Client,
     base: &str,
     token: &str,
@@ -48,21 +50,25 @@ pub(crate) async fn setup(
     let token = config.admin_token.as_str();
     let run = Uuid::new_v4().simple().to_string();
     let run = &run[..8];
-    let owner = Uuid::new_v4();
-    let (status, body) = admin(
-        http,
-        base,
-        token,
-        reqwest::Method::PUT,
-        &format!("/api/v1/admin/users/{owner}"),
-        Some(
-            json!({"display_name": format!("load {run}"), "client_id": "agent-gateway-load",
-                    "codex_agents": true, "blocked": false}),
-        ),
-    )
-    .await?;
-    if status != 201 && status != 200 {
-        return Err(Error::Setup(format!("creating the owner: {status} {body}")));
+    let mut owners = Vec::with_capacity(config.owners.max(1));
+    for o in 0..config.owners.max(1) {
+        let owner = Uuid::new_v4();
+        let (status, body) = admin(
+            http,
+            base,
+            token,
+            reqwest::Method::PUT,
+            &format!("/api/v1/admin/users/{owner}"),
+            Some(
+                json!({"display_name": format!("load {run} owner {o}"), "client_id": "agent-gateway-load",
+                        "codex_agents": true, "blocked": false}),
+            ),
+        )
+        .await?;
+        if status != 201 && status != 200 {
+            return Err(Error::Setup(format!("creating an owner: {status} {body}")));
+        }
+        owners.push(owner);
     }
 
     let (status, body) = admin(
@@ -92,39 +98,54 @@ pub(crate) async fn setup(
         }
     };
 
-    let mut tokens = Vec::with_capacity(config.agents);
-    let names: Vec<usize> = (0..config.agents).collect();
-    for chunk in names.chunks(CREATE_AT_ONCE) {
-        let mut set = tokio::task::JoinSet::new();
-        for i in chunk {
-            let body = json!({
-                "owner_id": owner,
-                "name": format!("load-{run}-{i}"),
-                "grants": [{"project_id": project, "scopes": ["cards:read", "cards:write"]}],
-                "rate_per_minute": config.agent_rate,
-                "rate_burst": config.agent_rate,
-            });
-            let (http, base, token) = (http.clone(), base.to_owned(), token.to_owned());
-            set.spawn(async move {
-                admin(
-                    &http,
-                    &base,
-                    &token,
-                    reqwest::Method::POST,
-                    "/api/v1/admin/agents",
-                    Some(body),
-                )
-                .await
-            });
-        }
-        while let Some(joined) = set.join_next().await {
-            let (status, body) =
-                joined.map_err(|e| Error::Setup(format!("creating an agent: {e}")))??;
-            match body["token"].as_str() {
-                Some(t) if status == 201 => tokens.push(t.to_owned()),
-                _ => return Err(Error::Setup(format!("creating an agent: {status} {body}"))),
+    // Agents are created `create_concurrency` at a time, spread over the owners.
+    let started = std::time::Instant::now();
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(
+        config.create_concurrency.max(1),
+    ));
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..config.agents {
+        let o = i % owners.len();
+        let body = json!({
+            "owner_id": owners[o],
+            "name": format!("load-{run}-{i}"),
+            "grants": [{"project_id": project,
+                        "scopes": ["cards:read", "cards:write", "sessions:write"]}],
+            "rate_per_minute": config.agent_rate,
+            "rate_burst": config.agent_rate,
+        });
+        let (http, base, token, sem) =
+            (http.clone(), base.to_owned(), token.to_owned(), sem.clone());
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let r = admin(
+                &http,
+                &base,
+                &token,
+                reqwest::Method::POST,
+                "/api/v1/admin/agents",
+                Some(body),
+            )
+            .await;
+            (i, o, r)
+        });
+    }
+    let mut agents = vec![None; config.agents];
+    while let Some(joined) = set.join_next().await {
+        let (i, o, r) = joined.map_err(|e| Error::Setup(format!("creating an agent: {e}")))?;
+        let (status, body) = r?;
+        match (body["token"].as_str(), body["agent_id"].as_str()) {
+            (Some(t), Some(id)) if status == 201 => {
+                agents[i] = Some((o, id.to_owned(), t.to_owned()));
             }
+            _ => return Err(Error::Setup(format!("creating an agent: {status} {body}"))),
         }
     }
-    Ok(Setup { project, tokens })
+    let create_secs = started.elapsed().as_secs_f64();
+    Ok(Setup {
+        project,
+        agents: agents.into_iter().flatten().collect(),
+        owners,
+        create_secs,
+    })
 }

@@ -8,6 +8,93 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::agent::Recorder;
+use crate::revoke::RevocationReport;
+
+/// Percentiles of a set of millisecond figures (nearest rank).
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct MsStats {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// The nearest-rank percentiles of `values` (ms, may be negative).
+pub fn stats_ms(mut values: Vec<f64>) -> MsStats {
+    if values.is_empty() {
+        return MsStats::default();
+    }
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let rank = (q * values.len() as f64).ceil() as usize;
+        values[rank.clamp(1, values.len()) - 1]
+    };
+    MsStats {
+        count: values.len() as u64,
+        p50_ms: at(0.50),
+        p90_ms: at(0.90),
+        p99_ms: at(0.99),
+        max_ms: values[values.len() - 1],
+    }
+}
+
+/// One second of the measured phase.
+#[derive(Debug, Clone, Serialize)]
+pub struct Second {
+    /// Seconds since the measured phase began (the bucket's start).
+    pub t: u64,
+    /// Tool calls answered in this second (errors included).
+    pub calls: u64,
+    pub errors: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// Gateway RSS sampled in this second, kB (when `--gateway-pid` was given).
+    pub rss_kb: Option<u64>,
+}
+
+/// Gateway memory (VmRSS of `--gateway-pid`, from /proc/<pid>/status), kB.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Memory {
+    pub gateway_pid: Option<u32>,
+    /// Before the harness created anything.
+    pub rss_start_kb: Option<u64>,
+    /// After the agents were created, before any connected.
+    pub rss_before_connect_kb: Option<u64>,
+    /// Once every agent was initialized (and holding its stream, with `--streams`).
+    pub rss_connected_kb: Option<u64>,
+    /// The highest sample of the measured phase.
+    pub rss_peak_kb: Option<u64>,
+    pub rss_end_kb: Option<u64>,
+    /// Agents whose handshake succeeded.
+    pub connected_agents: u64,
+    /// Streams open when the measured phase began.
+    pub streams_open: u64,
+    /// `(rss_connected - rss_before_connect) / connected_agents`, kB.
+    pub rss_per_agent_kb: Option<f64>,
+    /// CPU time (user + system) the gateway used during the measured phase, seconds
+    /// (`/proc/<pid>/stat`, at 100 ticks per second).
+    pub gateway_cpu_secs: Option<f64>,
+    /// The same for the generator itself: a generator near one full core means the
+    /// figures are the generator's limit, not the gateway's.
+    pub generator_cpu_secs: Option<f64>,
+    /// Gateway CPU per tool call of the measured phase, µs.
+    pub gateway_cpu_us_per_call: Option<f64>,
+}
+
+/// How the agents were made and connected.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Setup {
+    pub agents_created: u64,
+    pub owners: u64,
+    pub create_concurrency: usize,
+    pub create_secs: f64,
+    /// Agents created per second through `POST /api/v1/admin/agents`.
+    pub create_per_sec: f64,
+    pub connect_concurrency: usize,
+    /// Handshake (and stream) of every agent, seconds.
+    pub connect_secs: f64,
+}
 
 /// Latencies of one operation (an MCP method, or a tool for `tools/call`), in ms.
 #[derive(Debug, Clone, Serialize)]
@@ -33,14 +120,28 @@ pub struct Report {
     pub agents: usize,
     /// The project the agents worked in.
     pub project: String,
-    /// Every request sent in the measured phase, errors included.
+    /// What was asked (the command line's figures), for the record.
+    pub scenario: serde_json::Value,
+    /// Every request sent, handshake included, errors included.
     pub total_requests: u64,
     /// Requests that ended in an error of any kind.
     pub total_errors: u64,
+    /// Tool calls sent in the measured phase.
+    pub calls: u64,
     /// Length of the measured phase, seconds.
     pub elapsed_secs: f64,
-    /// `total_requests / elapsed_secs`.
+    /// `calls / elapsed_secs`: tool calls per second in the measured phase.
     pub throughput_rps: f64,
+    /// 401s after the harness revoked the agent or blocked its owner (expected).
+    pub expected_refusals: u64,
+    /// Paced sends that left more than 10 ms late (the generator fell behind).
+    pub late_sends: u64,
+    pub setup: Setup,
+    pub memory: Memory,
+    /// Present when agents were revoked or an owner blocked.
+    pub revocation: Option<RevocationReport>,
+    /// Per second of the measured phase.
+    pub series: Vec<Second>,
     /// One row per operation, in a fixed order (handshake first, then tools by name).
     pub ops: Vec<OpStats>,
     /// Error counts by kind: `<op>: http <status> (jsonrpc <code>)`,
@@ -64,12 +165,38 @@ fn ms(us: u64) -> f64 {
 const HANDSHAKE: [&str; 3] = ["initialize", "notifications/initialized", "tools/list"];
 
 impl Report {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn build(
-        rec: Recorder,
+        mut rec: Recorder,
         elapsed: Duration,
         agents: usize,
         project: String,
+        scenario: serde_json::Value,
+        setup: Setup,
+        memory: Memory,
+        revocation: Option<RevocationReport>,
+        rss_series: &[(u64, u64)],
     ) -> Report {
+        let series: Vec<Second> = std::mem::take(&mut rec.series)
+            .into_iter()
+            .enumerate()
+            .map(|(t, mut b)| {
+                b.latencies_us.sort_unstable();
+                let l: Vec<u64> = b.latencies_us.iter().map(|x| u64::from(*x)).collect();
+                Second {
+                    t: t as u64,
+                    calls: b.calls,
+                    errors: b.errors,
+                    p50_ms: ms(percentile(&l, 0.50)),
+                    p99_ms: ms(percentile(&l, 0.99)),
+                    rss_kb: rss_series
+                        .iter()
+                        .filter(|(s, _)| *s == t as u64)
+                        .map(|(_, kb)| *kb)
+                        .max(),
+                }
+            })
+            .collect();
         let mut ops: Vec<OpStats> = rec
             .latencies_us
             .into_iter()
@@ -95,17 +222,29 @@ impl Report {
             )
         });
         let secs = elapsed.as_secs_f64();
+        let revocation = revocation.map(|mut r| {
+            r.served_after_revoke = rec.served_after_revoke;
+            r
+        });
         Report {
             agents,
             project,
+            scenario,
             total_requests: rec.requests,
             total_errors: rec.errors.values().sum(),
+            calls: rec.calls,
             elapsed_secs: secs,
             throughput_rps: if secs > 0.0 {
-                rec.requests as f64 / secs
+                rec.calls as f64 / secs
             } else {
                 0.0
             },
+            expected_refusals: rec.expected_refusals,
+            late_sends: rec.late_sends,
+            setup,
+            memory,
+            revocation,
+            series,
             ops,
             errors: rec.errors,
         }
@@ -128,14 +267,54 @@ impl fmt::Display for Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "agents {}  project {}  requests {}  errors {}  elapsed {:.2} s  throughput {:.1} req/s",
+            "agents {}  project {}  requests {}  errors {}  measured {:.2} s  tool calls {}  throughput {:.1} calls/s",
             self.agents,
             self.project,
             self.total_requests,
             self.total_errors,
             self.elapsed_secs,
+            self.calls,
             self.throughput_rps
         );
+        let st = &self.setup;
+        if st.agents_created > 0 {
+            let _ = writeln!(
+                out,
+                "setup: {} agents over {} owner(s) in {:.2} s ({:.1} agents/s at concurrency {}); connected in {:.2} s",
+                st.agents_created, st.owners, st.create_secs, st.create_per_sec, st.create_concurrency, st.connect_secs
+            );
+        }
+        let m = &self.memory;
+        if let Some(pid) = m.gateway_pid {
+            let kb = |v: Option<u64>| {
+                v.map_or("-".to_owned(), |k| format!("{:.1} MB", k as f64 / 1024.0))
+            };
+            let _ = writeln!(
+                out,
+                "gateway pid {pid} RSS: start {}  before connect {}  connected {}  peak {}  end {}  | {} agents connected, {} streams open, {} per agent",
+                kb(m.rss_start_kb), kb(m.rss_before_connect_kb), kb(m.rss_connected_kb), kb(m.rss_peak_kb), kb(m.rss_end_kb),
+                m.connected_agents, m.streams_open,
+                m.rss_per_agent_kb.map_or("-".to_owned(), |k| format!("{k:.1} kB")),
+            );
+        }
+        if m.gateway_cpu_secs.is_some() || m.generator_cpu_secs.is_some() {
+            let secs = |v: Option<f64>| v.map_or("-".to_owned(), |s| format!("{s:.2} s"));
+            let _ = writeln!(
+                out,
+                "CPU in the measured phase: gateway {} ({} per call), generator {}",
+                secs(m.gateway_cpu_secs),
+                m.gateway_cpu_us_per_call
+                    .map_or("-".to_owned(), |u| format!("{u:.0} µs")),
+                secs(m.generator_cpu_secs),
+            );
+        }
+        if self.expected_refusals > 0 || self.late_sends > 0 {
+            let _ = writeln!(
+                out,
+                "expected 401s after revocation: {}  late paced sends: {}",
+                self.expected_refusals, self.late_sends
+            );
+        }
         let width = self
             .ops
             .iter()
@@ -154,6 +333,35 @@ impl fmt::Display for Report {
                 "{:<width$}  {:>8}  {:>9.2}  {:>9.2}  {:>9.2}  {:>9.2}",
                 o.op, o.count, o.p50_ms, o.p90_ms, o.p99_ms, o.max_ms
             );
+        }
+        if let Some(r) = &self.revocation {
+            let row = |name: &str, s: &MsStats| {
+                format!(
+                    "{name:<34}  {:>6}  {:>9.2}  {:>9.2}  {:>9.2}  {:>9.2}\n",
+                    s.count, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms
+                )
+            };
+            let _ = writeln!(
+                out,
+                "\nrevocation ({} events)                 count     p50 ms     p90 ms     p99 ms     max ms",
+                r.events.len()
+            );
+            out.push_str(&row("admin call", &r.call));
+            out.push_str(&row("returned -> refused, this replica", &r.this_replica));
+            out.push_str(&row("returned -> refused, other replica", &r.other_replica));
+            out.push_str(&row("returned -> stream closed", &r.stream_closed));
+            out.push_str(&row("sent -> stream closed", &r.stream_closed_from_sent));
+            let _ = writeln!(
+                out,
+                "this replica: {}/{} probes sent after the return refused; served after return: {}; \
+                 other replica: {}/{} refused within 5 s; streams: {}/{} closed within 5 s",
+                r.this_replica_refused, r.this_replica_probed, r.served_after_revoke,
+                r.other_replica_refused, r.other_replica_polled,
+                r.streams_closed, r.streams_watched
+            );
+            for n in &r.notes {
+                let _ = writeln!(out, "note: {n}");
+            }
         }
         if self.errors.is_empty() {
             let _ = writeln!(out, "\nerrors: none");
@@ -182,5 +390,15 @@ mod tests {
         assert_eq!(percentile(&v, 0.0), 1);
         assert_eq!(percentile(&[7], 0.99), 7);
         assert_eq!(percentile(&[], 0.5), 0);
+    }
+
+    #[test]
+    fn stats_take_signed_milliseconds() {
+        let s = stats_ms(vec![3.0, -1.0, 2.0, 1.0]);
+        assert_eq!(s.count, 4);
+        assert_eq!(s.p50_ms, 1.0);
+        assert_eq!(s.p99_ms, 3.0);
+        assert_eq!(s.max_ms, 3.0);
+        assert_eq!(stats_ms(vec![]), MsStats::default());
     }
 }
