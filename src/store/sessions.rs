@@ -151,6 +151,47 @@ fn plan_json(plan: &[PlanStep]) -> StoreResult<String> {
     serde_json::to_string(plan).map_err(|e| StoreError::Corrupt(format!("plan: {e}")))
 }
 
+/// An activity row to record.
+struct Activity<'a> {
+    session: Uuid,
+    at: DateTime<Utc>,
+    kind: &'a str,
+    note: &'a str,
+    card: Option<&'a str>,
+}
+
+/// Records `activity` and reads its session back, inside the caller's transaction.
+async fn note_and_read<DB>(
+    conn: &mut DB::Connection,
+    activity: Activity<'_>,
+) -> StoreResult<WorkSessionRecord>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'r> SessionRow: FromRow<'r, DB::Row>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
+    sqlx::query(INSERT_ACTIVITY)
+        .bind(activity.session)
+        .bind(activity.at)
+        .bind(activity.kind)
+        .bind(activity.note)
+        .bind(activity.card)
+        .execute(&mut *conn)
+        .await?;
+    let row: SessionRow = sqlx::query_as(&format!(
+        "SELECT {SESSION_COLUMNS} FROM work_sessions s WHERE s.id = $1"
+    ))
+    .bind(activity.session)
+    .fetch_one(&mut *conn)
+    .await?;
+    row.into_record()
+}
+
 /// A value bound to a filter of [`WorkSessionStore::list_sessions`].
 enum Bind {
     Id(Uuid),
@@ -246,22 +287,19 @@ where
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?;
-        sqlx::query(INSERT_ACTIVITY)
-            .bind(new.id)
-            .bind(now)
-            .bind("started")
-            .bind(new.intent.as_str())
-            .bind(Some(new.card.as_str()))
-            .execute(&mut *tx)
-            .await?;
-        let row: SessionRow = sqlx::query_as(&format!(
-            "SELECT {SESSION_COLUMNS} FROM work_sessions s WHERE s.id = $1"
-        ))
-        .bind(new.id)
-        .fetch_one(&mut *tx)
+        let record = note_and_read::<DB>(
+            &mut tx,
+            Activity {
+                session: new.id,
+                at: now,
+                kind: "started",
+                note: new.intent.as_str(),
+                card: Some(new.card.as_str()),
+            },
+        )
         .await?;
         tx.commit().await?;
-        Ok((row.into_record()?, ended.map(|(id,)| id)))
+        Ok((record, ended.map(|(id,)| id)))
     }
 
     async fn report_session(
@@ -303,22 +341,19 @@ where
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query(INSERT_ACTIVITY)
-            .bind(id)
-            .bind(now)
-            .bind(report.kind.as_str())
-            .bind(report.note.as_str())
-            .bind(report.card.as_deref())
-            .execute(&mut *tx)
-            .await?;
-        let row: SessionRow = sqlx::query_as(&format!(
-            "SELECT {SESSION_COLUMNS} FROM work_sessions s WHERE s.id = $1"
-        ))
-        .bind(id)
-        .fetch_one(&mut *tx)
+        let record = note_and_read::<DB>(
+            &mut tx,
+            Activity {
+                session: id,
+                at: now,
+                kind: report.kind.as_str(),
+                note: report.note.as_str(),
+                card: report.card.as_deref(),
+            },
+        )
         .await?;
         tx.commit().await?;
-        row.into_record().map(Some)
+        Ok(Some(record))
     }
 
     async fn end_session(
@@ -350,22 +385,19 @@ where
         if ended.is_none() {
             return Ok(None);
         }
-        sqlx::query(INSERT_ACTIVITY)
-            .bind(id)
-            .bind(now)
-            .bind(end.kind)
-            .bind(end.note.as_str())
-            .bind(None::<&str>)
-            .execute(&mut *tx)
-            .await?;
-        let row: SessionRow = sqlx::query_as(&format!(
-            "SELECT {SESSION_COLUMNS} FROM work_sessions s WHERE s.id = $1"
-        ))
-        .bind(id)
-        .fetch_one(&mut *tx)
+        let record = note_and_read::<DB>(
+            &mut tx,
+            Activity {
+                session: id,
+                at: now,
+                kind: end.kind,
+                note: end.note.as_str(),
+                card: None::<&str>,
+            },
+        )
         .await?;
         tx.commit().await?;
-        row.into_record().map(Some)
+        Ok(Some(record))
     }
 
     async fn set_session_comment(&self, id: Uuid, comment_id: &str) -> StoreResult<()> {
@@ -401,22 +433,19 @@ where
         if updated.is_none() {
             return Ok(None);
         }
-        sqlx::query(INSERT_ACTIVITY)
-            .bind(id)
-            .bind(now)
-            .bind("stop_requested")
-            .bind(format!("stop requested by {by}: {reason}"))
-            .bind(None::<&str>)
-            .execute(&mut *tx)
-            .await?;
-        let row: SessionRow = sqlx::query_as(&format!(
-            "SELECT {SESSION_COLUMNS} FROM work_sessions s WHERE s.id = $1"
-        ))
-        .bind(id)
-        .fetch_one(&mut *tx)
+        let record = note_and_read::<DB>(
+            &mut tx,
+            Activity {
+                session: id,
+                at: now,
+                kind: "stop_requested",
+                note: &format!("stop requested by {by}: {reason}"),
+                card: None::<&str>,
+            },
+        )
         .await?;
         tx.commit().await?;
-        row.into_record().map(Some)
+        Ok(Some(record))
     }
 
     async fn get_session(
