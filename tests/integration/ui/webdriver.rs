@@ -2,6 +2,7 @@
 //! `chromium-driver` (headless, loopback only). `scripts/test` installs both with apt
 //! when they are missing; no tool downloads a browser of its own.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -9,7 +10,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-/// A running chromedriver, killed on drop.
+/// A running chromedriver in a process group of its own, killed on drop with every
+/// browser it started (a failed test never leaves a chromium behind).
 pub struct Driver {
     child: Child,
     pub base: String,
@@ -18,6 +20,10 @@ pub struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // The group's id is chromedriver's pid (`process_group(0)`); chromium inherits it.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -63,6 +69,7 @@ impl Driver {
             .unwrap()
             .port();
         let child = Command::new(driver)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
