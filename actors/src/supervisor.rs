@@ -195,6 +195,15 @@ impl Supervisor {
         self.inner.registry.contains_key(&agent_id)
     }
 
+    /// The client the agent last initialized with, if its actor runs. No mailbox round
+    /// trip.
+    pub fn client(&self, agent_id: Uuid) -> Option<ClientInfo> {
+        self.inner
+            .registry
+            .get(&agent_id)
+            .and_then(|h| h.shared.client())
+    }
+
     /// Records the client the agent initialized with, if its actor runs.
     pub fn set_client(&self, agent_id: Uuid, client: ClientInfo) {
         if let Some(handle) = self.inner.registry.get(&agent_id) {

@@ -54,12 +54,7 @@ pub async fn client_seen(gw: &Gateway, who: &AgentIdentity, info: Option<&Value>
     if client.name.is_empty() {
         return;
     }
-    let known = gw
-        .supervisor
-        .snapshot(who.agent_id)
-        .await
-        .and_then(|s| s.client);
-    if known.as_ref() == Some(&client) {
+    if gw.supervisor.client(who.agent_id).as_ref() == Some(&client) {
         return;
     }
     gw.supervisor.set_client(who.agent_id, client.clone());

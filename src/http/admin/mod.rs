@@ -77,6 +77,26 @@ impl FromRequestParts<Gateway> for Admin {
 const MAX_PAGE: u32 = 500;
 
 /// A paginated list's `limit`: 100 when absent, `400 bad_request` outside 1..=[`MAX_PAGE`].
+/// The user a sign-in (an owner session or a one-time link) is issued for: it must
+/// exist and not be blocked.
+pub(crate) async fn signable_user(
+    gw: &Gateway,
+    user_id: uuid::Uuid,
+) -> Result<crate::store::User, ApiError> {
+    let user = gw
+        .store
+        .get_user(user_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no user {user_id} exists")))?;
+    if user.blocked {
+        return Err(ApiError::Forbidden {
+            code: "owner_blocked",
+            message: format!("user {user_id} is blocked"),
+        });
+    }
+    Ok(user)
+}
+
 pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     let limit = limit.unwrap_or(100);
     if limit == 0 || limit > MAX_PAGE {

@@ -47,17 +47,7 @@ pub async fn issue(
             message: "ttl_minutes must be from 1 to 1440".into(),
         });
     }
-    let user = gw
-        .store
-        .get_user(user_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no user {user_id} exists")))?;
-    if user.blocked {
-        return Err(ApiError::Forbidden {
-            code: "owner_blocked",
-            message: format!("user {user_id} is blocked"),
-        });
-    }
+    super::signable_user(&gw, user_id).await?;
     let token = Token::mint(TokenKind::Owner).map_err(|e| ApiError::Internal(e.to_string()))?;
     let now = Utc::now();
     let expires_at = now + Duration::minutes(ttl);

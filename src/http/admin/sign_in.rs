@@ -56,17 +56,7 @@ pub async fn issue(
             message: "ttl_seconds must be from 30 to 3600".into(),
         });
     }
-    let user = gw
-        .store
-        .get_user(user_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no user {user_id} exists")))?;
-    if user.blocked {
-        return Err(ApiError::Forbidden {
-            code: "owner_blocked",
-            message: format!("user {user_id} is blocked"),
-        });
-    }
+    super::signable_user(&gw, user_id).await?;
     let (url, expires_at) = crate::ui::session::issue_link(&gw, user_id, Duration::seconds(ttl))
         .await
         .map_err(|e| match e {
