@@ -273,12 +273,24 @@ async fn live_events_reach_every_replica() {
     let first = TestApp::spawn(Engine::Postgres).await;
     let second = TestApp::spawn_on(first.db.same(), &[]).await;
     let mut rx = second.gateway.auditor.live().subscribe();
-    let owner = first.owner("Ada").await;
-    let got = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+    // The second replica's LISTEN starts in the background, and a NOTIFY sent before it
+    // is lost by design (a feed line, never an audit row): act on the first replica until
+    // one of its events arrives on the second (bounded).
+    let got = tokio::time::timeout(std::time::Duration::from_secs(20), async {
         loop {
-            let event = rx.recv().await.unwrap();
-            if event.action == "admin.user.upsert" && event.owner_id == Some(owner) {
-                return event;
+            let owner = first.owner("Ada").await;
+            let wait = tokio::time::sleep(std::time::Duration::from_millis(500));
+            tokio::pin!(wait);
+            loop {
+                tokio::select! {
+                    event = rx.recv() => {
+                        let event = event.unwrap();
+                        if event.action == "admin.user.upsert" && event.owner_id == Some(owner) {
+                            return event;
+                        }
+                    }
+                    () = &mut wait => break,
+                }
             }
         }
     })
