@@ -139,8 +139,8 @@ impl Application {
                 .config
                 .public_url
                 .join(".well-known/oauth-protected-resource")
-                .map(|u| u.to_string())
-                .unwrap_or_default(),
+                .map(|u| Arc::from(u.as_str()))
+                .unwrap_or_else(|_| Arc::from("")),
             gw: gateway.clone(),
         };
         Ok(Self {
@@ -234,6 +234,7 @@ async fn assemble(
             writers: config.audit_writers,
             max_batch: config.audit_max_batch,
             max_delay: config.audit_max_delay,
+            lazy_delay: config.audit_read_delay,
             ..WriterConfig::default()
         },
         live,

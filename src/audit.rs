@@ -3,8 +3,9 @@
 //! Rows go through a pool of batching writer actors (`gateway_actors::WriterPool`): one
 //! insert per batch. [`Auditor::record`] returns only once the row's batch is durable —
 //! every write and every admin action uses it, so nothing is acknowledged before its
-//! audit row is on disk. [`Auditor::record_later`] lets read rows ride the next batch;
-//! [`Auditor::shutdown`] flushes whatever is queued.
+//! audit row is on disk. [`Auditor::record_later`] lets read rows ride the next batch
+//! (which lingers up to `GATEWAY_AUDIT_READ_DELAY_MS` for more); [`Auditor::flush`] makes
+//! them durable before the log is read; [`Auditor::shutdown`] flushes whatever is queued.
 //!
 //! Every text field is [`bounded`] when the row is built: no control characters, a
 //! bounded length. A batch the store refuses anyway is retried row by row, so one row
@@ -152,6 +153,14 @@ impl Auditor {
     /// Queues `row` for the next batch without waiting for the flush.
     pub async fn record_later(&self, row: AuditRow) -> Result<(), WriteError> {
         self.pool.submit(row).await
+    }
+
+    /// Makes every row queued so far durable, so that a reader of the audit log sees
+    /// every call answered before it asked (read rows otherwise linger for their batch).
+    pub async fn flush(&self) {
+        if let Err(e) = self.pool.flush().await {
+            tracing::warn!(error = %e, "queued audit rows could not be flushed before a read of the log");
+        }
     }
 
     /// Flushes every queued row and stops the writers.

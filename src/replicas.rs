@@ -97,6 +97,33 @@ impl Fanout {
         }
     }
 
+    /// Puts a tightening `change` (an agent revoked, an owner disabled) in force here
+    /// *before* the store is written, so refusals and closed streams do not wait for the
+    /// commit. The caller then either applies the committed change with [`Fanout::apply`]
+    /// or, when the store did not change anything (it failed, or the rule found nothing
+    /// to tighten), calls [`Fanout::reread`] so that this replica follows the store again.
+    pub fn tighten_first(&self, change: Change) {
+        debug_assert!(matches!(
+            change,
+            Change::AgentRevoked(_) | Change::OwnerDisabled(_)
+        ));
+        self.apply_local(change);
+    }
+
+    /// Undoes a [`Fanout::tighten_first`] that the store did not confirm: the affected
+    /// tokens are forgotten and the refusing actors stopped, so the next call reads the
+    /// agent's standing from the store as it is.
+    pub fn reread(&self, change: Change) {
+        match change {
+            Change::AgentRevoked(id) => {
+                self.auth.forget_agent(id);
+                self.supervisor.restart_agent_if_revoked(id);
+            }
+            Change::OwnerDisabled(id) => self.apply_local(Change::OwnerRestored(id)),
+            Change::OwnerRestored(_) | Change::SessionChanged(_) | Change::AgentChanged(_) => {}
+        }
+    }
+
     /// Re-reads the agent's open work session and hands its mark to the agent's actor
     /// (off the caller's task: the store is asked).
     fn reload_session(&self, agent_id: Uuid) {

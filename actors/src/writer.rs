@@ -1,9 +1,12 @@
 //! Pools of batching writer actors (group commit).
 //!
 //! Each writer owns a bounded mailbox. It takes the first item, drains whatever else is
-//! already queued (up to `max_batch`), lingers at most `max_delay` for more, and makes
-//! the whole batch durable with one call to its [`BatchSink`] — one insert per batch.
-//! Only then is each caller in the batch answered. While a flush is in progress new
+//! already queued (up to `max_batch`), lingers for more, and makes the whole batch
+//! durable with one call to its [`BatchSink`] — one insert per batch. Only then is each
+//! caller in the batch answered. A batch with a caller waiting lingers at most
+//! `max_delay`; a batch of rows nobody waits for ([`WriterPool::submit`]) lingers up to
+//! `lazy_delay`, so a stream of such rows costs a few commits per second, not one per
+//! millisecond. [`WriterPool::flush`] makes everything queued so far durable now. While a flush is in progress new
 //! items queue up, so under load batches grow by themselves and the flush rate, not the
 //! row rate, bounds the store's work.
 //!
@@ -55,8 +58,10 @@ pub struct WriterConfig {
     pub mailbox: usize,
     /// Largest batch written at once.
     pub max_batch: usize,
-    /// Longest a batch waits for more rows once it has one.
+    /// Longest a batch waits for more rows once it has one a caller waits for.
     pub max_delay: Duration,
+    /// Longest a batch of rows nobody waits for waits for more.
+    pub lazy_delay: Duration,
     /// How long a caller waits for room in a full mailbox (backpressure).
     pub mailbox_wait: Duration,
     /// Flush attempts after the first failure.
@@ -70,6 +75,7 @@ impl Default for WriterConfig {
             mailbox: 4096,
             max_batch: 512,
             max_delay: Duration::from_millis(1),
+            lazy_delay: Duration::from_millis(20),
             mailbox_wait: Duration::from_secs(5),
             retries: 2,
         }
@@ -78,8 +84,9 @@ impl Default for WriterConfig {
 
 type Ack = oneshot::Sender<Result<(), WriteError>>;
 
+/// A row, with the caller's acknowledgement when one waits; no row is a flush marker.
 struct Item<T> {
-    row: T,
+    row: Option<T>,
     ack: Option<Ack>,
 }
 
@@ -130,17 +137,46 @@ impl<T: Send + 'static> WriterPool<T> {
     pub async fn write(&self, row: T) -> Result<(), WriteError> {
         let (ack, done) = oneshot::channel();
         self.enqueue(Item {
-            row,
+            row: Some(row),
             ack: Some(ack),
         })
         .await?;
         done.await.unwrap_or(Err(WriteError::Dropped))
     }
 
+    /// Waits until every row queued before this call is durable (or its batch failed):
+    /// a reader of the store then sees them all.
+    pub async fn flush(&self) -> Result<(), WriteError> {
+        let mut waits = Vec::with_capacity(self.senders.len());
+        for tx in &self.senders {
+            let (ack, done) = oneshot::channel();
+            let marker = Item {
+                row: None,
+                ack: Some(ack),
+            };
+            match tx.send_timeout(marker, self.mailbox_wait).await {
+                Ok(()) => waits.push(done),
+                Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                    return Err(WriteError::Overloaded)
+                }
+                // A writer that gave up holds nothing.
+                Err(mpsc::error::SendTimeoutError::Closed(_)) => {}
+            }
+        }
+        for done in waits {
+            done.await.unwrap_or(Err(WriteError::Dropped))?;
+        }
+        Ok(())
+    }
+
     /// Queues `row` without waiting for its flush; it rides the next batch. Still waits
     /// for mailbox room, so a flood is slowed rather than buffered without bound.
     pub async fn submit(&self, row: T) -> Result<(), WriteError> {
-        self.enqueue(Item { row, ack: None }).await
+        self.enqueue(Item {
+            row: Some(row),
+            ack: None,
+        })
+        .await
     }
 
     async fn enqueue(&self, mut item: Item<T>) -> Result<(), WriteError> {
@@ -236,14 +272,26 @@ impl<S> Writer<S> {
         let max = self.config.max_batch.max(1);
         let mut batch = Vec::with_capacity(max.min(64));
         batch.push(first);
-        let deadline = Instant::now() + self.config.max_delay;
+        let started = Instant::now();
+        let mut waited_on = batch[0].ack.is_some();
         while batch.len() < max {
             match rx.try_recv() {
-                Ok(item) => batch.push(item),
+                Ok(item) => {
+                    waited_on |= item.ack.is_some();
+                    batch.push(item);
+                }
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
                 Err(mpsc::error::TryRecvError::Empty) => {
-                    match tokio::time::timeout_at(deadline, rx.recv()).await {
-                        Ok(Some(item)) => batch.push(item),
+                    let linger = if waited_on {
+                        self.config.max_delay
+                    } else {
+                        self.config.lazy_delay
+                    };
+                    match tokio::time::timeout_at(started + linger, rx.recv()).await {
+                        Ok(Some(item)) => {
+                            waited_on |= item.ack.is_some();
+                            batch.push(item);
+                        }
                         Ok(None) | Err(_) => break,
                     }
                 }
@@ -256,8 +304,19 @@ impl<S> Writer<S> {
     where
         S: BatchSink<T>,
     {
-        let (rows, acks): (Vec<T>, Vec<Option<Ack>>) =
-            batch.into_iter().map(|i| (i.row, i.ack)).unzip();
+        let mut rows = Vec::with_capacity(batch.len());
+        let mut acks = Vec::with_capacity(batch.len());
+        for item in batch {
+            rows.extend(item.row);
+            acks.push(item.ack);
+        }
+        if rows.is_empty() {
+            // Flush markers only: everything before them is durable already.
+            for ack in acks.into_iter().flatten() {
+                let _ = ack.send(Ok(()));
+            }
+            return;
+        }
         let mut attempt = 0;
         let outcome = loop {
             match self.sink.write(&rows).await {

@@ -54,6 +54,9 @@ pub struct Config {
     pub audit_max_batch: usize,
     /// `GATEWAY_AUDIT_MAX_DELAY_MS`: the longest a batch lingers for more rows.
     pub audit_max_delay: Duration,
+    /// `GATEWAY_AUDIT_READ_DELAY_MS`: how long a batch of read rows, which no caller
+    /// waits for, lingers for more.
+    pub audit_read_delay: Duration,
     /// `GATEWAY_IDEMPOTENCY_TTL_HOURS`: how long a write's idempotency key is kept
     /// (at least 24 h).
     pub idempotency_ttl: chrono::Duration,

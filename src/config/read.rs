@@ -195,6 +195,8 @@ impl Config {
         let audit_max_batch = r.number("GATEWAY_AUDIT_MAX_BATCH", 512usize, 1, 10_000);
         let audit_max_delay =
             Duration::from_millis(r.number("GATEWAY_AUDIT_MAX_DELAY_MS", 1u64, 0, 1000));
+        let audit_read_delay =
+            Duration::from_millis(r.number("GATEWAY_AUDIT_READ_DELAY_MS", 20u64, 0, 1000));
         let idempotency_ttl =
             chrono::Duration::hours(r.number("GATEWAY_IDEMPOTENCY_TTL_HOURS", 24i64, 24, 24 * 90));
         let mut allowed_origins: Vec<String> = Vec::new();
@@ -307,6 +309,7 @@ impl Config {
             audit_writers,
             audit_max_batch,
             audit_max_delay,
+            audit_read_delay,
             idempotency_ttl,
             allowed_origins,
             reconcile_every,

@@ -142,18 +142,29 @@ impl Gateway {
         Ok(())
     }
 
-    /// Revokes an agent by hand. In force on this replica when this returns.
+    /// Revokes an agent by hand. In force on this replica — its calls refused, its
+    /// streams closed — from before the store is written (fail closed; undone if the
+    /// store write fails), and durable and published to the other replicas when this
+    /// returns.
     pub async fn revoke_agent(&self, agent_id: Uuid, reason: &str) -> Result<Agent, GatewayError> {
-        let agent = self
+        let change = Change::AgentRevoked(agent_id);
+        let fanout = &self.authority.fanout;
+        fanout.tighten_first(change);
+        let stored = self
             .store
             .set_agent_status(agent_id, AgentStatus::Revoked, reason, Utc::now())
-            .await?
-            .ok_or(GatewayError::UnknownAgent(agent_id))?;
-        self.authority
-            .fanout
-            .apply(Change::AgentRevoked(agent_id))
             .await;
-        Ok(agent)
+        match stored {
+            Ok(Some(agent)) => {
+                fanout.apply(change).await;
+                Ok(agent)
+            }
+            Ok(None) => Err(GatewayError::UnknownAgent(agent_id)),
+            Err(e) => {
+                fanout.reread(change);
+                Err(e.into())
+            }
+        }
     }
 }
 

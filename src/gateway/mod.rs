@@ -11,11 +11,12 @@
 //!   stale sweep; [`observed`] — what the agent reported beside what the gateway saw;
 //! * [`status`] — the live-status snapshot, from the actors and the store.
 //!
-//! Revocation order matters and lives only here: the store first (so any replica or
-//! any actor started later loads the new status), then the token cache (so no cached
-//! lookup admits the token), then the supervisor (so running actors and open streams
-//! refuse at once). When [`Gateway::revoke_agent`] returns, the next call with the token
-//! fails on this replica.
+//! Revocation order matters and lives only here: first in force on this replica (the
+//! token cache forgets, the running actors refuse, open streams close — fail closed,
+//! undone if the store write then fails), then the store (so any replica or any actor
+//! started later loads the new status), then again here (for an actor started in
+//! between) and the other replicas. When [`Gateway::revoke_agent`] returns, the next
+//! call with the token fails on this replica.
 
 mod agents;
 mod observed;
@@ -45,12 +46,25 @@ pub use sessions::{Finish, SessionDetail, SessionError, SessionView, Started, St
 pub use standing::{EventApplied, LauncherChange, UserChanges};
 pub use status::{AgentStatusView, Counters, StatusSnapshot, Thresholds, Totals};
 
-/// Everything a request handler may touch. Cheap to clone.
+/// Everything a request handler may touch. Cheap to clone: one shared pointer, since
+/// every request's extractors take a copy (a profile showed the field-by-field clone).
+#[derive(Debug, Clone)]
+pub struct Gateway(Arc<Parts>);
+
+impl std::ops::Deref for Gateway {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+/// What a [`Gateway`] holds.
 ///
 /// The six public fields are what the MCP layer reads directly; who may act (the
 /// [`Authority`]) is reached only through the gateway's operations.
-#[derive(Debug, Clone)]
-pub struct Gateway {
+#[derive(Debug)]
+pub struct Parts {
     /// The validated configuration.
     pub config: Arc<Config>,
     /// The store.
@@ -91,7 +105,7 @@ impl Gateway {
         tasker: Arc<dyn Tasker>,
         authority: Authority,
     ) -> Self {
-        Self {
+        Self(Arc::new(Parts {
             config,
             store,
             supervisor,
@@ -100,7 +114,17 @@ impl Gateway {
             tasker,
             authority,
             standing_locks: Arc::default(),
-        }
+        }))
+    }
+
+    /// A page of the audit log, with every row of a call answered before this one
+    /// (read rows linger for their batch; they are flushed first).
+    pub async fn audit_log(
+        &self,
+        query: &crate::store::AuditQuery,
+    ) -> Result<Vec<crate::store::AuditEntry>, crate::store::StoreError> {
+        self.auditor.flush().await;
+        self.store.list_audit(query).await
     }
 
     /// Whether `presented` is the admin token (constant-time comparison of hashes).

@@ -390,6 +390,7 @@ impl Gateway {
         if owner.is_some_and(|o| o != record.owner_id) {
             return Err(SessionError::Unknown(id));
         }
+        self.auditor.flush().await;
         let calls: Vec<AuditEntry> = self
             .store
             .session_calls(id, MAX_OBSERVED_ROWS)

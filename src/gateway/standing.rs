@@ -239,7 +239,8 @@ impl Gateway {
             );
             StandingPlan::Write(plan(before, upsert.clone(), stamps, false, &record))
         };
-        match self.write_standing(id, None, &rule, now).await? {
+        let tightens = !(upsert.codex_agents && !upsert.blocked);
+        match self.write_standing(id, tightens, None, &rule, now).await? {
             StandingWritten::Done {
                 before,
                 after: Some(user),
@@ -282,8 +283,14 @@ impl Gateway {
             occurred_at: event.occurred_at,
             received_at,
         };
+        let tightens = match event.kind {
+            EventKind::EntitlementWithdrawn | EventKind::UserBlocked | EventKind::UserAnnulled => {
+                true
+            }
+            EventKind::EntitlementGranted | EventKind::UserUnblocked => false,
+        };
         let written = self
-            .write_standing(event.user_id, Some(&receipt), &rule, received_at)
+            .write_standing(event.user_id, tightens, Some(&receipt), &rule, received_at)
             .await?;
         Ok(match written {
             StandingWritten::Duplicate => EventApplied::Duplicate,
@@ -302,15 +309,44 @@ impl Gateway {
     /// in the store), then — after the commit, still under this process's lock, so the
     /// fan-outs of one user follow the order of the commits — puts it in force: the
     /// token cache, the actors, the other replicas, the cached entitlement answer.
+    ///
+    /// A change that `tightens` (the user ends up without standing whatever they had)
+    /// is in force on this replica before the store is asked — calls refused, streams
+    /// closed — and undone if the store then changed no agent or failed (fail closed).
     async fn write_standing(
         &self,
         user_id: Uuid,
+        tightens: bool,
         event: Option<&EventReceipt>,
         rule: &StandingRule<'_>,
         now: DateTime<Utc>,
     ) -> Result<StandingWritten, GatewayError> {
         let _serialised = self.standing_locks.lock(user_id).await;
-        let written = self.store.write_standing(user_id, event, rule, now).await?;
+        let fanout = &self.authority.fanout;
+        let disabled = Change::OwnerDisabled(user_id);
+        if tightens {
+            fanout.tighten_first(disabled);
+        }
+        let written = match self.store.write_standing(user_id, event, rule, now).await {
+            Ok(written) => written,
+            Err(e) => {
+                if tightens {
+                    fanout.reread(disabled);
+                }
+                return Err(e.into());
+            }
+        };
+        let moved = match &written {
+            StandingWritten::Done {
+                plan: StandingPlan::Write(w),
+                ..
+            } => !w.moves.is_empty(),
+            StandingWritten::Done { .. } | StandingWritten::Duplicate => false,
+        };
+        if tightens && !moved {
+            // Nothing was disabled after all (already so, or a superseded event).
+            fanout.reread(disabled);
+        }
         if let StandingWritten::Done {
             plan: StandingPlan::Write(w),
             ..

@@ -66,7 +66,7 @@ pub struct Caller {
 pub struct Refused {
     /// Why.
     pub error: McpError,
-    metadata_url: String,
+    metadata_url: std::sync::Arc<str>,
 }
 
 impl Refused {

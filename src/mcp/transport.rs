@@ -40,7 +40,7 @@ pub struct Mcp {
     /// Allowed browser origins.
     pub origins: Arc<OriginPolicy>,
     /// Absolute URL of the protected-resource metadata.
-    pub metadata_url: String,
+    pub metadata_url: Arc<str>,
     /// Turns true when the gateway shuts down: open streams end so the drain can finish.
     pub closing: tokio::sync::watch::Receiver<bool>,
     /// Refused requests of revoked agents, counted so the audit log gets a few rows per

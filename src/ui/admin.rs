@@ -154,8 +154,7 @@ pub async fn page(
     let users = super::entitlements::users(&gw, None).await?;
     // The feed opens with the recent history, then the stream adds to it.
     let recent = gw
-        .store
-        .list_audit(&crate::store::AuditQuery {
+        .audit_log(&crate::store::AuditQuery {
             agent_id: None,
             since: None,
             before: None,

@@ -81,8 +81,7 @@ async fn rows(
     let mut out = Vec::new();
     loop {
         let chunk = gw
-            .store
-            .list_audit(&AuditQuery {
+            .audit_log(&AuditQuery {
                 agent_id,
                 since,
                 before,

@@ -24,8 +24,7 @@ const RECENT: u32 = 30;
 
 async fn recent(gw: &Gateway, agent: Uuid, limit: u32) -> Result<Markup, UiError> {
     let rows = gw
-        .store
-        .list_audit(&AuditQuery {
+        .audit_log(&AuditQuery {
             agent_id: Some(agent),
             since: None,
             before: None,

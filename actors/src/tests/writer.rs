@@ -118,3 +118,38 @@ async fn shutdown_flushes_queued_rows() {
     assert_eq!(sink.batches.lock().unwrap().iter().flatten().count(), 100);
     assert_eq!(pool.submit(1).await, Err(WriteError::Closed));
 }
+
+#[tokio::test]
+async fn rows_nobody_waits_for_linger_until_a_flush_or_a_waiting_row() {
+    let sink = Arc::new(Recording::default());
+    let pool = Arc::new(WriterPool::start(
+        "test",
+        sink.clone(),
+        WriterConfig {
+            writers: 2,
+            max_batch: 64,
+            max_delay: Duration::from_millis(1),
+            // Far longer than the test: only a flush or a waiting row ends these batches.
+            lazy_delay: Duration::from_secs(600),
+            retries: 0,
+            ..WriterConfig::default()
+        },
+    ));
+    for i in 0..10 {
+        pool.submit(i).await.unwrap();
+    }
+    pool.flush().await.unwrap();
+    let written: Vec<u32> = sink.batches.lock().unwrap().iter().flatten().copied().collect();
+    assert_eq!(written.len(), 10, "{written:?}");
+    // Lazy rows followed by a row a caller waits for: all are durable when it is acked.
+    pool.submit(100).await.unwrap();
+    pool.write(101).await.unwrap();
+    let written: Vec<u32> = sink.batches.lock().unwrap().iter().flatten().copied().collect();
+    assert!(written.contains(&101), "{written:?}");
+    // A flush with nothing queued returns at once, and the pool still works.
+    pool.flush().await.unwrap();
+    pool.flush().await.unwrap();
+    let written: Vec<u32> = sink.batches.lock().unwrap().iter().flatten().copied().collect();
+    assert!(written.contains(&100), "{written:?}");
+    pool.shutdown().await;
+}

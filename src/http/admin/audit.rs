@@ -42,8 +42,7 @@ pub async fn list(
 ) -> Result<Json<AuditPage>, ApiError> {
     let limit = super::page_limit(p.limit)?;
     let mut items = gw
-        .store
-        .list_audit(&AuditQuery {
+        .audit_log(&AuditQuery {
             agent_id: p.agent_id,
             since: p.since,
             before: p.before,
