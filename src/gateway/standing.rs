@@ -239,7 +239,7 @@ impl Gateway {
             );
             StandingPlan::Write(plan(before, upsert.clone(), stamps, false, &record))
         };
-        let tightens = !(upsert.codex_agents && !upsert.blocked);
+        let tightens = !upsert.codex_agents || upsert.blocked;
         match self.write_standing(id, tightens, None, &rule, now).await? {
             StandingWritten::Done {
                 before,
