@@ -233,7 +233,9 @@ const RATE_LIMITED: usize = 2;
 pub(crate) enum Msg {
     Admit(AdmitRequest, oneshot::Sender<Admission>),
     Snapshot(oneshot::Sender<AgentSnapshot>),
-    Refresh(Option<AgentProfile>),
+    /// Boxed: the profile is large, and every slot of every mailbox is as large as the
+    /// largest message (10,000 agents hold 10,000 mailboxes).
+    Refresh(Option<Box<AgentProfile>>),
     #[cfg(test)]
     Crash,
 }
@@ -335,7 +337,7 @@ impl AgentActor {
             Msg::Snapshot(reply) => {
                 let _ = reply.send(self.snapshot());
             }
-            Msg::Refresh(profile) => self.refresh(profile),
+            Msg::Refresh(profile) => self.refresh(profile.map(|p| *p)),
             #[cfg(test)]
             Msg::Crash => panic!("injected crash"),
         }

@@ -161,7 +161,7 @@ fn reloader(supervisor: Weak<Inner>) -> Reload {
             let Some(tx) = me.upgrade() else { return };
             match profile {
                 Ok(profile) => {
-                    let _ = tx.send(Msg::Refresh(profile)).await;
+                    let _ = tx.send(Msg::Refresh(profile.map(Box::new))).await;
                 }
                 Err(error) => {
                     tracing::warn!(%agent_id, %error, "reloading agent profile failed; it stays refused until the next reload");

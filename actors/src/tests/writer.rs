@@ -139,17 +139,38 @@ async fn rows_nobody_waits_for_linger_until_a_flush_or_a_waiting_row() {
         pool.submit(i).await.unwrap();
     }
     pool.flush().await.unwrap();
-    let written: Vec<u32> = sink.batches.lock().unwrap().iter().flatten().copied().collect();
+    let written: Vec<u32> = sink
+        .batches
+        .lock()
+        .unwrap()
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
     assert_eq!(written.len(), 10, "{written:?}");
     // Lazy rows followed by a row a caller waits for: all are durable when it is acked.
     pool.submit(100).await.unwrap();
     pool.write(101).await.unwrap();
-    let written: Vec<u32> = sink.batches.lock().unwrap().iter().flatten().copied().collect();
+    let written: Vec<u32> = sink
+        .batches
+        .lock()
+        .unwrap()
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
     assert!(written.contains(&101), "{written:?}");
     // A flush with nothing queued returns at once, and the pool still works.
     pool.flush().await.unwrap();
     pool.flush().await.unwrap();
-    let written: Vec<u32> = sink.batches.lock().unwrap().iter().flatten().copied().collect();
+    let written: Vec<u32> = sink
+        .batches
+        .lock()
+        .unwrap()
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
     assert!(written.contains(&100), "{written:?}");
     pool.shutdown().await;
 }
