@@ -12,7 +12,7 @@
 //! The actor does no slow I/O: a profile reload after a missed revocation runs in a
 //! separate task that posts the result back through a weak sender.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -257,25 +257,23 @@ pub(crate) struct AgentActor {
     profile: AgentProfile,
     shared: Arc<Shared>,
     limiter: Arc<DefaultDirectRateLimiter>,
-    scopes_by_project: BTreeMap<String, BTreeSet<String>>,
     unverified: bool,
     /// Refusals by the rate limit since the last admitted call.
     rate_streak: u64,
 }
 
 impl AgentActor {
-    pub(crate) fn new(profile: AgentProfile, shared: Arc<Shared>) -> Self {
+    /// The actor of `profile`. Its grants are kept sorted by project (one copy per
+    /// agent: 10,000 agents hold 10,000 actors).
+    pub(crate) fn new(mut profile: AgentProfile, shared: Arc<Shared>) -> Self {
         let limiter = shared.limiter_for(profile.rate);
-        let scopes_by_project = profile
+        profile
             .grants
-            .iter()
-            .map(|g| (g.project_id.clone(), g.scopes.clone()))
-            .collect();
+            .sort_by(|a, b| a.project_id.cmp(&b.project_id));
         Self {
             profile,
             shared,
             limiter,
-            scopes_by_project,
             unverified: false,
             rate_streak: 0,
         }

@@ -115,6 +115,20 @@ impl AgentActor {
         verdict
     }
 
+    /// The granted projects, in order.
+    fn granted(&self) -> impl Iterator<Item = String> + '_ {
+        self.profile.grants.iter().map(|grant| grant.project_id.clone())
+    }
+
+    /// The scopes held in `project_id`, if it is granted.
+    fn scopes_in(&self, project_id: &str) -> Option<&BTreeSet<String>> {
+        self.profile
+            .grants
+            .iter()
+            .find(|grant| grant.project_id == project_id)
+            .map(|grant| &grant.scopes)
+    }
+
     fn decide(&self, request: &AdmitRequest) -> Admission {
         if self.shared.is_revoked() || !self.profile.active {
             return Admission::Denied(DenyReason::Revoked);
@@ -123,12 +137,12 @@ impl AgentActor {
             return Admission::Denied(DenyReason::Unverified);
         }
         let projects: Vec<String> = match (&request.scope, &request.project_id) {
-            (None, _) => self.scopes_by_project.keys().cloned().collect(),
+            (None, _) => self.granted().collect(),
             (Some(scope), Some(project_id)) => {
-                let Some(scopes) = self.scopes_by_project.get(project_id) else {
+                let Some(scopes) = self.scopes_in(project_id) else {
                     return Admission::Denied(DenyReason::ProjectNotGranted {
                         project_id: project_id.clone(),
-                        granted: self.scopes_by_project.keys().cloned().collect(),
+                        granted: self.granted().collect(),
                     });
                 };
                 if !scopes.contains(scope) {
@@ -141,14 +155,19 @@ impl AgentActor {
             }
             (Some(scope), None) => {
                 let projects: Vec<String> = self
-                    .scopes_by_project
+                    .profile
+                    .grants
                     .iter()
-                    .filter(|(_, scopes)| scopes.contains(scope))
-                    .map(|(project, _)| project.clone())
+                    .filter(|grant| grant.scopes.contains(scope))
+                    .map(|grant| grant.project_id.clone())
                     .collect();
                 if projects.is_empty() {
-                    let held: BTreeSet<String> =
-                        self.scopes_by_project.values().flatten().cloned().collect();
+                    let held: BTreeSet<String> = self
+                        .profile
+                        .grants
+                        .iter()
+                        .flat_map(|grant| grant.scopes.iter().cloned())
+                        .collect();
                     return Admission::Denied(DenyReason::MissingScope {
                         scope: scope.clone(),
                         held: held.into_iter().collect(),
