@@ -117,7 +117,10 @@ impl AgentActor {
 
     /// The granted projects, in order.
     fn granted(&self) -> impl Iterator<Item = String> + '_ {
-        self.profile.grants.iter().map(|grant| grant.project_id.clone())
+        self.profile
+            .grants
+            .iter()
+            .map(|grant| grant.project_id.clone())
     }
 
     /// The scopes held in `project_id`, if it is granted.

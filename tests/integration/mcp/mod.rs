@@ -3,6 +3,7 @@
 //! from `tests/mcp_clients` and `tests/conformance`.) This file holds the client and the
 //! fixtures; each sibling file one subject.
 
+mod audit_reads;
 mod cache;
 mod errors;
 mod stateless;
