@@ -157,8 +157,11 @@ impl EmbeddedTasker {
                 (url.expose_postgres().unwrap_or_default().to_owned(), false)
             }
         };
+        // As many connections as the Tasker call pool admits at once by default
+        // (`GATEWAY_TASKER_CONCURRENCY`), so concurrent writes on Postgres do not queue
+        // for a connection; SQLite has one writer at a time whatever the pool.
         let pool = AnyPoolOptions::new()
-            .max_connections(8)
+            .max_connections(if sqlite { 8 } else { 16 })
             .acquire_timeout(std::time::Duration::from_secs(5))
             .after_connect(move |conn, _| {
                 Box::pin(async move {

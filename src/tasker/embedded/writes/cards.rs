@@ -30,32 +30,49 @@ pub(in crate::tasker::embedded) async fn create_card(
         check_text("blocks.content", &b.content, MAX_TEXT, false)?;
     }
     let fp = fingerprint("create_card", &input.project_id, input);
-    let mut tx = t.begin().await?;
-    if let Some(done) = replay(&mut tx, actor, key, &fp).await? {
+    // Everything the create needs is read and checked first, on one connection, outside
+    // the transaction: a replay, an unknown project, state, label, assignee or parent
+    // is answered without taking a card number.
+    let mut conn = t.pool.acquire().await.map_err(db_error)?;
+    if let Some(done) = replay(&mut conn, actor, key, &fp).await? {
         return Ok(done);
     }
-    let project = reads::project(&mut tx, actor, &input.project_id).await?;
+    let project = reads::project(&mut conn, actor, &input.project_id).await?;
     let state = match &input.state {
-        Some(name) => state_id(&mut tx, &project.id, name).await?.0,
-        None => states(&mut tx, &project.id)
+        Some(name) => state_id(&mut conn, &project.id, name).await?.0,
+        None => states(&mut conn, &project.id)
             .await?
             .into_iter()
             .find(|s| s.is_default)
             .map(|s| s.id)
             .ok_or_else(|| TaskerError::unavailable("the project has no default state"))?,
     };
-    let label_ids = label_ids(&mut tx, &project.id, &input.labels).await?;
-    let assignees = member_ids(&mut tx, &project.id, &input.assignees).await?;
+    let label_ids = label_ids(&mut conn, &project.id, &input.labels).await?;
+    let assignees = member_ids(&mut conn, &project.id, &input.assignees).await?;
     let parent = match &input.parent {
-        Some(p) => Some(parent_id(&mut tx, actor, &project.id, p).await?),
+        Some(p) => Some(parent_id(&mut conn, actor, &project.id, p).await?),
         None => None,
     };
-    let sequence: i64 = sqlx::query("UPDATE tracker_projects SET next_sequence = next_sequence + 1 WHERE id = $1 RETURNING next_sequence - 1 AS seq")
-        .bind(&project.id)
-        .fetch_one(&mut *tx)
-        .await
-        .and_then(|r| r.try_get("seq"))
-        .map_err(db_error)?;
+    // The card's number. On Postgres it is taken in a statement of its own, like a
+    // sequence: the project's row is locked for that statement only, not for the whole
+    // create, which serialised every create in a project (a few hundred a second); a
+    // create that fails after this leaves a gap in the project's numbers. SQLite has one
+    // writer at a time anyway: there it is taken inside the transaction, without gaps.
+    let early = if t.sqlite {
+        None
+    } else {
+        Some(next_sequence(&mut conn, &project.id).await?)
+    };
+    let mut tx = if t.sqlite {
+        sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await
+    } else {
+        sqlx::Connection::begin(&mut *conn).await
+    }
+    .map_err(db_error)?;
+    let sequence = match early {
+        Some(sequence) => sequence,
+        None => next_sequence(&mut tx, &project.id).await?,
+    };
     let id = Uuid::now_v7().to_string();
     let now = now_ms();
     sqlx::query(
@@ -91,6 +108,16 @@ pub(in crate::tasker::embedded) async fn create_card(
     let key_text = format!("{}-{}", project.identifier, sequence);
     history(&mut tx, &id, actor, "created", None, Some(&key_text)).await?;
     finish(tx, actor, key, &fp, &id).await
+}
+
+/// Takes the project's next card number.
+async fn next_sequence(conn: &mut AnyConnection, project_id: &str) -> TaskerResult<i64> {
+    sqlx::query("UPDATE tracker_projects SET next_sequence = next_sequence + 1 WHERE id = $1 RETURNING next_sequence - 1 AS seq")
+        .bind(project_id)
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|r| r.try_get("seq"))
+        .map_err(db_error)
 }
 
 pub(in crate::tasker::embedded) async fn update_card(

@@ -132,7 +132,7 @@ async fn history(
 /// Ends a card write: bumps `updated_at`, reads the card back, records the response
 /// under the idempotency key, commits.
 async fn finish(
-    mut tx: sqlx::Transaction<'static, sqlx::Any>,
+    mut tx: sqlx::Transaction<'_, sqlx::Any>,
     actor: &Actor,
     key: &str,
     fp: &str,
