@@ -97,6 +97,18 @@ pub trait Dialect: Database {
     ) -> StoreResult<Vec<Uuid>>;
 }
 
+/// Claims an idempotency key: a fresh key, an expired one, or one whose holder crashed
+/// (in flight past its lease, same call) becomes `in_flight` for this call.
+const CLAIM_KEY: &str =
+    "INSERT INTO idempotency_keys (agent_id, key, fingerprint, state, created_at, expires_at) \
+     VALUES ($1, $2, $3, 'in_flight', $4, $5) \
+     ON CONFLICT (agent_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
+     state = 'in_flight', response = NULL, created_at = excluded.created_at, \
+     expires_at = excluded.expires_at \
+     WHERE idempotency_keys.expires_at < $4 \
+     OR (idempotency_keys.state = 'in_flight' AND idempotency_keys.created_at < $6 \
+         AND idempotency_keys.fingerprint = excluded.fingerprint)";
+
 /// Revokes an agent's live tokens.
 pub(super) const REVOKE_TOKENS: &str =
     "UPDATE tokens SET revoked_at = $2 WHERE agent_id = $1 AND revoked_at IS NULL";
@@ -411,26 +423,32 @@ where
     }
 
     async fn idempotency_begin(&self, c: &IdempotencyClaim) -> StoreResult<IdempotencyState> {
-        loop {
-            let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
-            let claimed = sqlx::query(
-                "INSERT INTO idempotency_keys (agent_id, key, fingerprint, state, created_at, expires_at) \
-                 VALUES ($1, $2, $3, 'in_flight', $4, $5) \
-                 ON CONFLICT (agent_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
-                 state = 'in_flight', response = NULL, created_at = excluded.created_at, \
-                 expires_at = excluded.expires_at \
-                 WHERE idempotency_keys.expires_at < $4 \
-                 OR (idempotency_keys.state = 'in_flight' AND idempotency_keys.created_at < $6 \
-                     AND idempotency_keys.fingerprint = excluded.fingerprint)",
-            )
+        // The common case, a fresh key, is one atomic statement: no transaction, one round
+        // trip. Only a key already held needs the insert and the read of the holder in
+        // one transaction.
+        let claimed = sqlx::query(CLAIM_KEY)
             .bind(c.agent_id)
             .bind(c.key.as_str())
             .bind(c.fingerprint.as_slice())
             .bind(c.now)
             .bind(c.expires_at)
             .bind(c.stale_before)
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await?;
+        if DB::rows_affected(&claimed) == 1 {
+            return Ok(IdempotencyState::Claimed);
+        }
+        loop {
+            let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+            let claimed = sqlx::query(CLAIM_KEY)
+                .bind(c.agent_id)
+                .bind(c.key.as_str())
+                .bind(c.fingerprint.as_slice())
+                .bind(c.now)
+                .bind(c.expires_at)
+                .bind(c.stale_before)
+                .execute(&mut *tx)
+                .await?;
             if DB::rows_affected(&claimed) == 1 {
                 tx.commit().await?;
                 return Ok(IdempotencyState::Claimed);

@@ -93,8 +93,8 @@ pub(in crate::tasker::embedded) async fn create_card(
     .execute(&mut *tx)
     .await
     .map_err(db_error)?;
-    replace_links(&mut tx, "tracker_card_labels", "label_id", &id, &label_ids).await?;
-    replace_links(
+    insert_links(&mut tx, "tracker_card_labels", "label_id", &id, &label_ids).await?;
+    insert_links(
         &mut tx,
         "tracker_card_assignees",
         "user_id",
@@ -107,7 +107,14 @@ pub(in crate::tasker::embedded) async fn create_card(
     }
     let key_text = format!("{}-{}", project.identifier, sequence);
     history(&mut tx, &id, actor, "created", None, Some(&key_text)).await?;
-    finish(tx, actor, key, &fp, &id).await
+    let known = Known {
+        no_labels: label_ids.is_empty(),
+        no_assignees: assignees.is_empty(),
+        no_blocks: input.blocks.is_empty(),
+        // Created in this transaction: nobody can have commented yet.
+        no_comments: true,
+    };
+    finish_created(tx, actor, (key, &fp), &id, known).await
 }
 
 /// Takes the project's next card number.

@@ -22,7 +22,7 @@ mod links;
 mod members;
 mod resolve;
 
-use super::reads::detail;
+use super::reads::{detail, detail_with, Known};
 use super::{db_error, now_ms, EmbeddedTasker};
 use crate::tasker::*;
 
@@ -145,6 +145,22 @@ async fn finish(
     Ok(out)
 }
 
+/// Ends the create of card `card_id`: reads it back without asking for what it cannot
+/// have yet (`known`), records the response under the idempotency key, commits. Its
+/// `updated_at` is already its `created_at`.
+async fn finish_created(
+    mut tx: sqlx::Transaction<'_, sqlx::Any>,
+    actor: &Actor,
+    (key, fp): (&str, &str),
+    card_id: &str,
+    known: Known,
+) -> TaskerResult<CardDetail> {
+    let out = detail_with(&mut tx, card_id, known).await?;
+    remember(&mut tx, actor, key, fp, &out).await?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(out)
+}
+
 /// Replaces a card's links in `table` (labels or assignees) with `ids`. `table` and
 /// `column` come from a fixed set, never from input.
 async fn replace_links(
@@ -159,6 +175,17 @@ async fn replace_links(
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
+    insert_links(conn, table, column, card_id, ids).await
+}
+
+/// Links a card to `ids` in `table` (labels or assignees); for a card that has none.
+async fn insert_links(
+    conn: &mut AnyConnection,
+    table: &'static str,
+    column: &'static str,
+    card_id: &str,
+    ids: &[(String, String)],
+) -> TaskerResult<()> {
     for (id, _) in ids {
         sqlx::query(&format!(
             "INSERT INTO {table} (card_id, {column}) VALUES ($1, $2)"
