@@ -19,10 +19,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
-
-use crate::revocation::Revocation;
 
 mod admission;
 
@@ -257,7 +255,6 @@ pub(crate) struct AgentActor {
     profile: AgentProfile,
     shared: Arc<Shared>,
     limiter: Arc<DefaultDirectRateLimiter>,
-    unverified: bool,
     /// Refusals by the rate limit since the last admitted call.
     rate_streak: u64,
 }
@@ -274,7 +271,6 @@ impl AgentActor {
             profile,
             shared,
             limiter,
-            unverified: false,
             rate_streak: 0,
         }
     }
@@ -283,9 +279,6 @@ impl AgentActor {
     pub(crate) async fn run(
         &mut self,
         rx: &mut mpsc::Receiver<Msg>,
-        revocations: &mut broadcast::Receiver<Revocation>,
-        me: &mpsc::WeakSender<Msg>,
-        reload: &Reload,
         idle_timeout: Duration,
     ) -> Exit {
         loop {
@@ -295,34 +288,12 @@ impl AgentActor {
                     Some(msg) => self.handle(msg),
                     None => return Exit::Closed,
                 },
-                event = revocations.recv() => match event {
-                    Ok(event) => self.apply(event, me, reload),
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(agent_id = %self.profile.agent_id, missed, "revocation channel lagged; re-reading status");
-                        self.unverified = true;
-                        reload(self.profile.agent_id, me.clone());
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return Exit::Closed,
-                },
                 () = tokio::time::sleep(idle_left) => {
                     if self.shared.idle_for() >= idle_timeout {
                         return Exit::Idle;
                     }
                 }
             }
-        }
-    }
-
-    fn apply(&mut self, event: Revocation, me: &mpsc::WeakSender<Msg>, reload: &Reload) {
-        if !event.concerns(self.profile.agent_id, self.profile.owner_id) {
-            return;
-        }
-        match event {
-            Revocation::Agent(_) | Revocation::Owner(_) => {
-                self.shared.revoke();
-                self.profile.active = false;
-            }
-            Revocation::Reload(_) => reload(self.profile.agent_id, me.clone()),
         }
     }
 
@@ -342,7 +313,6 @@ impl AgentActor {
     }
 
     fn refresh(&mut self, profile: Option<AgentProfile>) {
-        self.unverified = false;
         match profile {
             Some(profile) if profile.active && !self.shared.is_revoked() => {
                 let shared = Arc::clone(&self.shared);

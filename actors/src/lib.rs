@@ -6,10 +6,10 @@
 //! ([`ProfileLoader`] to learn an agent's grants, [`BatchSink`] to make a batch durable).
 //!
 //! * [`supervisor`] — the registry of agent actors: starts one per agent when it is first
-//!   seen, stops idle ones, restarts a panicking one, and fans revocations out.
+//!   seen, stops idle ones, restarts a panicking one, and puts revocations in force.
 //! * [`agent`] — one actor per agent: admission (revoked? scope? project? rate?), the
 //!   rate-limit bucket, revocation status, last activity, the open work session's mark and the client it connected with.
-//! * [`revocation`] — the revocation events carried on the broadcast channel.
+//! * [`revocation`] — the revocation events the supervisor puts in force.
 //! * [`writer`] — pools of batching writer actors (group commit): each caller is answered
 //!   only after the batch holding its item is durable.
 //! * [`calls`] — pools of call actors for a slow upstream (the Tasker): bounded
@@ -20,9 +20,9 @@
 //!   are logged, shutdown waits for or aborts them, and dropping the owner aborts them.
 //!
 //! Channel graph (no cycle of bounded channels): handlers → agent mailbox (bounded) →
-//! oneshot reply; handlers → writer mailbox (bounded) → oneshot ack; revocations →
-//! broadcast → every agent actor. Nothing sends back to the supervisor over a bounded
-//! channel: the registry is a shared map.
+//! oneshot reply; handlers → writer mailbox (bounded) → oneshot ack; revocations → the
+//! affected actors' shared flags (watched by their streams). Nothing sends back to the
+//! supervisor over a bounded channel: the registry is a shared map.
 
 pub mod agent;
 pub mod calls;

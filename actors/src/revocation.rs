@@ -1,6 +1,7 @@
-//! Revocation events: what the broadcast channel carries to every agent actor.
+//! Revocation events: what [`crate::Supervisor::revoke`] puts in force on the actors
+//! they concern.
 //!
-//! Across replicas the service feeds the same channel from Postgres `LISTEN/NOTIFY`, so an
+//! Across replicas the service feeds the same call from Postgres `LISTEN/NOTIFY`, so an
 //! actor never needs to know where an event came from.
 
 use uuid::Uuid;

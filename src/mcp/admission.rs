@@ -40,8 +40,7 @@ pub async fn charge(gw: &Gateway, agent_id: Uuid, tool: Option<bool>) -> Result<
             })
         }
         Some(Admission::Denied(
-            DenyReason::Unverified
-            | DenyReason::ProjectNotGranted { .. }
+            DenyReason::ProjectNotGranted { .. }
             | DenyReason::MissingScope { .. }
             | DenyReason::StopRequested { .. },
         )) => Err(McpError::Unavailable(
@@ -97,9 +96,6 @@ pub async fn admit(
                 super::notice::stop_notice(&session)
             )))
         }
-        Some(Admission::Denied(DenyReason::Unverified)) => Err(McpError::Denied(
-            "This agent's status is being re-checked; retry in a second.".into(),
-        )),
         Some(Admission::Denied(DenyReason::RateLimited {
             retry_after,
             streak,

@@ -1,7 +1,6 @@
 //! Admission: what a call asks for, the actor's verdict, and the checks that reach it.
 //!
-//! `decide` does no I/O. In order: revoked or inactive, unverified (a revocation may
-//! have been missed), project granted, scope held, a pending stop (tracker writes, when
+//! `decide` does no I/O. In order: revoked or inactive, project granted, scope held, a pending stop (tracker writes, when
 //! the agent's setting says so), rate. Only a call that passes every
 //! other check consumes rate budget.
 
@@ -61,9 +60,6 @@ pub enum Admission {
 pub enum DenyReason {
     /// The agent is revoked or disabled, or its owner may no longer use agents.
     Revoked,
-    /// A revocation may have been missed; the actor refuses until it has re-read the
-    /// agent's status.
-    Unverified,
     /// The agent holds this scope nowhere (or not in the named project).
     MissingScope {
         /// The scope that was needed.
@@ -135,9 +131,6 @@ impl AgentActor {
     fn decide(&self, request: &AdmitRequest) -> Admission {
         if self.shared.is_revoked() || !self.profile.active {
             return Admission::Denied(DenyReason::Revoked);
-        }
-        if self.unverified {
-            return Admission::Denied(DenyReason::Unverified);
         }
         let projects: Vec<String> = match (&request.scope, &request.project_id) {
             (None, _) => self.granted().collect(),

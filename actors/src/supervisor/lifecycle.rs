@@ -7,13 +7,13 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::{Handle, Inner, Supervisor, SupervisorConfig};
 use crate::agent::{AgentActor, Exit, Msg, Reload, Shared};
 use crate::panic::{catch, Restarts};
-use crate::{ActorError, AgentProfile, Revocation};
+use crate::{ActorError, AgentProfile};
 
 impl Supervisor {
     /// The running actor's handle, or a newly started one.
@@ -62,10 +62,7 @@ impl Supervisor {
         let task = ActorTask {
             shared,
             generation,
-            me: tx.downgrade(),
-            revocations: self.inner.revocations.subscribe(),
             supervisor: Arc::downgrade(&self.inner),
-            reload: reloader(Arc::downgrade(&self.inner)),
             config: self.inner.config,
         };
         drop(tx);
@@ -86,17 +83,14 @@ impl Inner {
 struct ActorTask {
     shared: Arc<Shared>,
     generation: u64,
-    me: mpsc::WeakSender<Msg>,
-    revocations: broadcast::Receiver<Revocation>,
     supervisor: Weak<Inner>,
-    reload: Reload,
     config: SupervisorConfig,
 }
 
 impl ActorTask {
     /// Runs actors on `rx` until every handle is gone, the agent idles out, or it panics
     /// more often than the restart policy allows; then leaves the registry.
-    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+    async fn run(self, mut rx: mpsc::Receiver<Msg>) {
         let agent_id = self.shared.agent_id;
         let name = format!("agent:{agent_id}");
         let config = self.config;
@@ -104,13 +98,7 @@ impl ActorTask {
         loop {
             // After a restart the actor starts from the last profile it accepted.
             let mut actor = AgentActor::new(self.shared.profile(), Arc::clone(&self.shared));
-            let run = actor.run(
-                &mut rx,
-                &mut self.revocations,
-                &self.me,
-                &self.reload,
-                config.idle_timeout,
-            );
+            let run = actor.run(&mut rx, config.idle_timeout);
             match catch(run).await {
                 Ok(Exit::Closed) => break,
                 Ok(Exit::Idle) => {
@@ -147,7 +135,7 @@ impl ActorTask {
 /// Reloads an agent's profile in a task of the supervisor's tracked reload set and posts
 /// the result back through the actor's weak sender. Nothing starts once the supervisor
 /// is shutting down or gone; a loader that panics is logged like one that fails.
-fn reloader(supervisor: Weak<Inner>) -> Reload {
+pub(super) fn reloader(supervisor: Weak<Inner>) -> Reload {
     Arc::new(move |agent_id, me: mpsc::WeakSender<Msg>| {
         let Some(inner) = supervisor.upgrade() else {
             return;
