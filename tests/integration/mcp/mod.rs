@@ -6,6 +6,7 @@
 mod audit_reads;
 mod cache;
 mod errors;
+mod revoke_first;
 mod stateless;
 mod streams;
 mod tools;

@@ -1,0 +1,120 @@
+//! A revocation is in force on this replica before the store is written (fail closed),
+//! and undone when the store then refuses the change: whatever happened in memory, the
+//! agent ends up as the store says, and a retried revocation works.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use sqlx::Connection;
+
+use super::{agent_with, world, Client};
+use crate::both_engines;
+use crate::helpers::{Engine, TestApp};
+
+/// Raw SQL on the app's database: makes every update of `agents` (a revocation) or
+/// every insert into `entitlement_changes` (a block) fail, or undoes that.
+async fn sabotage(app: &TestApp, engine: Engine, table: &str, on: bool) {
+    let sql = match (engine, on) {
+        (Engine::Sqlite, true) => format!(
+            "CREATE TRIGGER sabotage BEFORE {} ON {table} BEGIN SELECT RAISE(ABORT, 'sabotaged'); END",
+            if table == "agents" { "UPDATE" } else { "INSERT" }
+        ),
+        (Engine::Sqlite, false) => "DROP TRIGGER sabotage".to_owned(),
+        (Engine::Postgres, true) => {
+            format!("ALTER TABLE {table} ADD CONSTRAINT sabotage CHECK (false) NOT VALID")
+        }
+        (Engine::Postgres, false) => format!("ALTER TABLE {table} DROP CONSTRAINT sabotage"),
+    };
+    match engine {
+        Engine::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
+            sqlx::query(&sql).execute(&mut c).await.unwrap();
+        }
+        Engine::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+            sqlx::query(&sql).execute(&mut c).await.unwrap();
+        }
+    }
+}
+
+async fn a_refused_revocation_is_undone_here_and_a_retry_works(engine: Engine) {
+    let w = world(engine, &[]).await;
+    let (agent, token) = agent_with(
+        &w.app,
+        w.owner,
+        "revoked-twice",
+        json!([{"project_id": w.web, "scopes": ["cards:read"]}]),
+        None,
+    )
+    .await;
+    let mut client = Client::new(&w.app, &token);
+    client.init().await;
+    assert_eq!(
+        client.tool("list_projects", json!({})).await["isError"],
+        false
+    );
+
+    // The store refuses the revocation: the call fails, and the agent works again.
+    sabotage(&w.app, engine, "agents", true).await;
+    let revoke = format!("/api/v1/admin/agents/{agent}/revoke");
+    let (status, body) = w.app.admin(Method::POST, &revoke, None).await;
+    assert!(status >= 500, "{status} {body}");
+    let after = client.tool("list_projects", json!({})).await;
+    assert_eq!(after["isError"], false, "{after}");
+    sabotage(&w.app, engine, "agents", false).await;
+
+    // The same revocation, retried, is in force when it returns.
+    let (status, body) = w.app.admin(Method::POST, &revoke, None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, _) = client
+        .rpc(
+            "tools/call",
+            json!({"name": "list_projects", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+both_engines!(
+    a_refused_revocation_is_undone_here_and_a_retry_works_,
+    a_refused_revocation_is_undone_here_and_a_retry_works
+);
+
+async fn a_refused_block_is_undone_here_and_a_retry_works(engine: Engine) {
+    let w = world(engine, &[]).await;
+    let (_, token) = agent_with(
+        &w.app,
+        w.owner,
+        "blocked-twice",
+        json!([{"project_id": w.web, "scopes": ["cards:read"]}]),
+        None,
+    )
+    .await;
+    let mut client = Client::new(&w.app, &token);
+    client.init().await;
+    assert_eq!(
+        client.tool("list_projects", json!({})).await["isError"],
+        false
+    );
+
+    let user = format!("/api/v1/admin/users/{}", w.owner);
+    let block = json!({"display_name": "Ada", "client_id": "client-1", "codex_agents": true, "blocked": true});
+    sabotage(&w.app, engine, "entitlement_changes", true).await;
+    let (status, body) = w.app.admin(Method::PUT, &user, Some(block.clone())).await;
+    assert!(status >= 500, "{status} {body}");
+    let after = client.tool("list_projects", json!({})).await;
+    assert_eq!(after["isError"], false, "{after}");
+    sabotage(&w.app, engine, "entitlement_changes", false).await;
+
+    let (status, body) = w.app.admin(Method::PUT, &user, Some(block)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, _) = client
+        .rpc(
+            "tools/call",
+            json!({"name": "list_projects", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+both_engines!(
+    a_refused_block_is_undone_here_and_a_retry_works_,
+    a_refused_block_is_undone_here_and_a_retry_works
+);
