@@ -183,9 +183,16 @@ async fn poll_replica(
         if ping(&http, &base, &agent).await == 401 {
             return Some(Instant::now());
         }
+        // Paced, not back to back: an owner block polls 16 agents at once, and replica B
+        // shares its core with replica A, whose revocation is being measured.
+        tokio::time::sleep(POLL_PAUSE).await;
     }
     None
 }
+
+/// The pause between two pings of one poller on the other replica: the resolution of
+/// "refused on another replica" is one ping round trip plus this.
+const POLL_PAUSE: Duration = Duration::from_millis(1);
 
 /// Waits up to [`PATIENCE`] for the agent's stream to end; its end instant.
 async fn stream_end(agent: &AgentState) -> Option<Instant> {
