@@ -426,29 +426,25 @@ where
         // The common case, a fresh key, is one atomic statement: no transaction, one round
         // trip. Only a key already held needs the insert and the read of the holder in
         // one transaction.
-        let claimed = sqlx::query(CLAIM_KEY)
-            .bind(c.agent_id)
-            .bind(c.key.as_str())
-            .bind(c.fingerprint.as_slice())
-            .bind(c.now)
-            .bind(c.expires_at)
-            .bind(c.stale_before)
-            .execute(&self.pool)
-            .await?;
+        // The claim statement with this claim's values (one place for both uses).
+        macro_rules! claim_key {
+            () => {
+                sqlx::query(CLAIM_KEY)
+                    .bind(c.agent_id)
+                    .bind(c.key.as_str())
+                    .bind(c.fingerprint.as_slice())
+                    .bind(c.now)
+                    .bind(c.expires_at)
+                    .bind(c.stale_before)
+            };
+        }
+        let claimed = claim_key!().execute(&self.pool).await?;
         if DB::rows_affected(&claimed) == 1 {
             return Ok(IdempotencyState::Claimed);
         }
         loop {
             let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
-            let claimed = sqlx::query(CLAIM_KEY)
-                .bind(c.agent_id)
-                .bind(c.key.as_str())
-                .bind(c.fingerprint.as_slice())
-                .bind(c.now)
-                .bind(c.expires_at)
-                .bind(c.stale_before)
-                .execute(&mut *tx)
-                .await?;
+            let claimed = claim_key!().execute(&mut *tx).await?;
             if DB::rows_affected(&claimed) == 1 {
                 tx.commit().await?;
                 return Ok(IdempotencyState::Claimed);

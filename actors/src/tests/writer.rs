@@ -119,6 +119,17 @@ async fn shutdown_flushes_queued_rows() {
     assert_eq!(pool.submit(1).await, Err(WriteError::Closed));
 }
 
+/// Every row the sink has made durable so far.
+fn rows(sink: &Recording) -> Vec<u32> {
+    sink.batches
+        .lock()
+        .unwrap()
+        .iter()
+        .flatten()
+        .copied()
+        .collect()
+}
+
 #[tokio::test]
 async fn rows_nobody_waits_for_linger_until_a_flush_or_a_waiting_row() {
     let sink = Arc::new(Recording::default());
@@ -139,38 +150,17 @@ async fn rows_nobody_waits_for_linger_until_a_flush_or_a_waiting_row() {
         pool.submit(i).await.unwrap();
     }
     pool.flush().await.unwrap();
-    let written: Vec<u32> = sink
-        .batches
-        .lock()
-        .unwrap()
-        .iter()
-        .flatten()
-        .copied()
-        .collect();
+    let written = rows(&sink);
     assert_eq!(written.len(), 10, "{written:?}");
     // Lazy rows followed by a row a caller waits for: all are durable when it is acked.
     pool.submit(100).await.unwrap();
     pool.write(101).await.unwrap();
-    let written: Vec<u32> = sink
-        .batches
-        .lock()
-        .unwrap()
-        .iter()
-        .flatten()
-        .copied()
-        .collect();
+    let written = rows(&sink);
     assert!(written.contains(&101), "{written:?}");
     // A flush with nothing queued returns at once, and the pool still works.
     pool.flush().await.unwrap();
     pool.flush().await.unwrap();
-    let written: Vec<u32> = sink
-        .batches
-        .lock()
-        .unwrap()
-        .iter()
-        .flatten()
-        .copied()
-        .collect();
+    let written = rows(&sink);
     assert!(written.contains(&100), "{written:?}");
     pool.shutdown().await;
 }

@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::Connection;
 
-use super::{agent_with, world, Client};
+use super::{agent_with, world, Client, World};
 use crate::both_engines;
 use crate::helpers::{Engine, TestApp};
 
@@ -36,12 +36,12 @@ async fn sabotage(app: &TestApp, engine: Engine, table: &str, on: bool) {
     }
 }
 
-async fn a_refused_revocation_is_undone_here_and_a_retry_works(engine: Engine) {
-    let w = world(engine, &[]).await;
+/// An agent that reads the web project, initialized, its first call answered.
+async fn reader<'a>(w: &'a World, name: &str) -> (uuid::Uuid, Client<'a>) {
     let (agent, token) = agent_with(
         &w.app,
         w.owner,
-        "revoked-twice",
+        name,
         json!([{"project_id": w.web, "scopes": ["cards:read"]}]),
         None,
     )
@@ -52,6 +52,12 @@ async fn a_refused_revocation_is_undone_here_and_a_retry_works(engine: Engine) {
         client.tool("list_projects", json!({})).await["isError"],
         false
     );
+    (agent, client)
+}
+
+async fn a_refused_revocation_is_undone_here_and_a_retry_works(engine: Engine) {
+    let w = world(engine, &[]).await;
+    let (agent, client) = reader(&w, "revoked-twice").await;
 
     // The store refuses the revocation: the call fails, and the agent works again.
     sabotage(&w.app, engine, "agents", true).await;
@@ -80,20 +86,7 @@ both_engines!(
 
 async fn a_refused_block_is_undone_here_and_a_retry_works(engine: Engine) {
     let w = world(engine, &[]).await;
-    let (_, token) = agent_with(
-        &w.app,
-        w.owner,
-        "blocked-twice",
-        json!([{"project_id": w.web, "scopes": ["cards:read"]}]),
-        None,
-    )
-    .await;
-    let mut client = Client::new(&w.app, &token);
-    client.init().await;
-    assert_eq!(
-        client.tool("list_projects", json!({})).await["isError"],
-        false
-    );
+    let (_, client) = reader(&w, "blocked-twice").await;
 
     let user = format!("/api/v1/admin/users/{}", w.owner);
     let block = json!({"display_name": "Ada", "client_id": "client-1", "codex_agents": true, "blocked": true});
