@@ -55,22 +55,25 @@ async fn reader<'a>(w: &'a World, name: &str) -> (uuid::Uuid, Client<'a>) {
     (agent, client)
 }
 
-async fn a_refused_revocation_is_undone_here_and_a_retry_works(engine: Engine) {
-    let w = world(engine, &[]).await;
-    let (agent, client) = reader(&w, "revoked-twice").await;
-
-    // The store refuses the revocation: the call fails, and the agent works again.
-    sabotage(&w.app, engine, "agents", true).await;
-    let revoke = format!("/api/v1/admin/agents/{agent}/revoke");
-    let (status, body) = w.app.admin(Method::POST, &revoke, None).await;
-    assert!(status >= 500, "{status} {body}");
+/// With `table` sabotaged, the admin call is refused by the store and the agent still
+/// works; unsabotaged, the same call succeeds and the agent's next call is refused.
+async fn refused_then_retried(
+    w: &World,
+    engine: Engine,
+    client: &Client<'_>,
+    table: &str,
+    (method, path, body): (Method, &str, Option<serde_json::Value>),
+) {
+    sabotage(&w.app, engine, table, true).await;
+    let (status, answer) = w.app.admin(method.clone(), path, body.clone()).await;
+    assert!(status >= 500, "{status} {answer}");
     let after = client.tool("list_projects", json!({})).await;
     assert_eq!(after["isError"], false, "{after}");
-    sabotage(&w.app, engine, "agents", false).await;
+    sabotage(&w.app, engine, table, false).await;
 
-    // The same revocation, retried, is in force when it returns.
-    let (status, body) = w.app.admin(Method::POST, &revoke, None).await;
-    assert_eq!(status, 200, "{body}");
+    // The same call, retried, is in force when it returns.
+    let (status, answer) = w.app.admin(method, path, body).await;
+    assert_eq!(status, 200, "{answer}");
     let (status, _, _) = client
         .rpc(
             "tools/call",
@@ -78,6 +81,13 @@ async fn a_refused_revocation_is_undone_here_and_a_retry_works(engine: Engine) {
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+async fn a_refused_revocation_is_undone_here_and_a_retry_works(engine: Engine) {
+    let w = world(engine, &[]).await;
+    let (agent, client) = reader(&w, "revoked-twice").await;
+    let revoke = format!("/api/v1/admin/agents/{agent}/revoke");
+    refused_then_retried(&w, engine, &client, "agents", (Method::POST, &revoke, None)).await;
 }
 both_engines!(
     a_refused_revocation_is_undone_here_and_a_retry_works_,
@@ -87,25 +97,10 @@ both_engines!(
 async fn a_refused_block_is_undone_here_and_a_retry_works(engine: Engine) {
     let w = world(engine, &[]).await;
     let (_, client) = reader(&w, "blocked-twice").await;
-
     let user = format!("/api/v1/admin/users/{}", w.owner);
     let block = json!({"display_name": "Ada", "client_id": "client-1", "codex_agents": true, "blocked": true});
-    sabotage(&w.app, engine, "entitlement_changes", true).await;
-    let (status, body) = w.app.admin(Method::PUT, &user, Some(block.clone())).await;
-    assert!(status >= 500, "{status} {body}");
-    let after = client.tool("list_projects", json!({})).await;
-    assert_eq!(after["isError"], false, "{after}");
-    sabotage(&w.app, engine, "entitlement_changes", false).await;
-
-    let (status, body) = w.app.admin(Method::PUT, &user, Some(block)).await;
-    assert_eq!(status, 200, "{body}");
-    let (status, _, _) = client
-        .rpc(
-            "tools/call",
-            json!({"name": "list_projects", "arguments": {}}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let call = (Method::PUT, user.as_str(), Some(block));
+    refused_then_retried(&w, engine, &client, "entitlement_changes", call).await;
 }
 both_engines!(
     a_refused_block_is_undone_here_and_a_retry_works_,
