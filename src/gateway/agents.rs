@@ -142,6 +142,42 @@ impl Gateway {
         Ok(())
     }
 
+    /// The agent, if it exists and belongs to `owner`: what an owner may see and act on
+    /// (the owner API and the owner's pages).
+    pub async fn owned_agent(
+        &self,
+        owner: Uuid,
+        agent_id: Uuid,
+    ) -> Result<Option<Agent>, crate::store::StoreError> {
+        Ok(self
+            .store
+            .get_agent(agent_id)
+            .await?
+            .filter(|a| a.owner_id == owner))
+    }
+
+    /// [`Gateway::revoke_agent`] with the caller's audit row `event`, durable before this
+    /// returns: on success it names the agent and its owner, with `note` as its reason; on
+    /// failure it says why. The outer error is the audit log's, the inner the
+    /// revocation's (the admin and owner APIs and pages all revoke through here).
+    pub async fn revoke_agent_audited(
+        &self,
+        event: crate::audit::AuditEvent,
+        agent_id: Uuid,
+        reason: &str,
+        note: Option<String>,
+    ) -> Result<Result<Agent, GatewayError>, gateway_actors::WriteError> {
+        let result = self.revoke_agent(agent_id, reason).await;
+        let row = match &result {
+            Ok(agent) => event
+                .agent(agent.id, agent.owner_id)
+                .finish(crate::store::Outcome::Allowed, note),
+            Err(e) => event.finish(e.outcome(), Some(e.to_string())),
+        };
+        self.auditor.record(row).await?;
+        Ok(result)
+    }
+
     /// Revokes an agent by hand. In force on this replica — its calls refused, its
     /// streams closed — from before the store is written (fail closed; undone if the
     /// store write fails), and durable and published to the other replicas when this

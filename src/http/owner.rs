@@ -103,10 +103,8 @@ async fn projects(Owner(me): Owner, State(gw): State<Gateway>) -> Result<Json<Pr
 }
 
 async fn mine(gw: &Gateway, me: Uuid, agent_id: Uuid) -> Result<Agent, ApiError> {
-    gw.store
-        .get_agent(agent_id)
+    gw.owned_agent(me, agent_id)
         .await?
-        .filter(|a| a.owner_id == me)
         .ok_or_else(|| ApiError::NotFound(format!("you have no agent {agent_id}")))
 }
 
@@ -165,11 +163,8 @@ async fn revoke(
 ) -> Result<Json<Agent>, ApiError> {
     mine(&gw, me.id, agent_id).await?;
     let event = AuditEvent::start(&request_id, "owner.agent.revoke").agent(agent_id, me.id);
-    let result = gw.revoke_agent(agent_id, "revoked by its owner").await;
-    let row = match &result {
-        Ok(_) => event.finish(Outcome::Allowed, None),
-        Err(e) => event.finish(e.outcome(), Some(e.to_string())),
-    };
-    gw.auditor.record(row).await?;
+    let result = gw
+        .revoke_agent_audited(event, agent_id, "revoked by its owner", None)
+        .await?;
     Ok(Json(result?))
 }

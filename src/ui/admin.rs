@@ -19,7 +19,7 @@ use super::view::{self, field, form_pairs, Liveness};
 use crate::audit::AuditEvent;
 use crate::events::{EventKind, LiveEvent};
 use crate::gateway::Gateway;
-use crate::store::{AgentStatus, Outcome};
+use crate::store::AgentStatus;
 
 /// How many recent audit rows the feed opens with.
 const RECENT_EVENTS: u32 = 40;
@@ -221,17 +221,8 @@ pub async fn revoke(
     session.check(&gw, &headers, field(&form, "csrf"))?;
     let reason = super::owner::reason_of(&form)?;
     let event = AuditEvent::start(&request_id, "admin.agent.revoke").target(agent_id.to_string());
-    let result = gw.revoke_agent(agent_id, &reason).await;
-    let row = match &result {
-        Ok(agent) => event
-            .agent(agent.id, agent.owner_id)
-            .finish(Outcome::Allowed, Some(reason)),
-        Err(e) => event.finish(e.outcome(), Some(e.to_string())),
-    };
-    gw.auditor
-        .record(row)
+    gw.revoke_agent_audited(event, agent_id, &reason, Some(reason.clone()))
         .await
-        .map_err(|e| UiError::Internal(e.to_string()))?;
-    result?;
+        .map_err(|e| UiError::Internal(e.to_string()))??;
     Ok(Redirect::to(&format!("/ui/admin/agents/{agent_id}")).into_response())
 }

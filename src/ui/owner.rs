@@ -275,6 +275,14 @@ pub async fn create(
     )))
 }
 
+/// The owner's agent `agent_id`, or a 404 naming it (someone else's agent is not shown
+/// to exist).
+pub(super) async fn my_agent(gw: &Gateway, me: Uuid, agent_id: Uuid) -> Result<Agent, UiError> {
+    gw.owned_agent(me, agent_id)
+        .await?
+        .ok_or_else(|| UiError::NotFound(format!("you have no agent {agent_id}")))
+}
+
 /// `POST /ui/agents/{id}/revoke`: revokes with the given reason, back to the page.
 pub async fn revoke(
     OwnerSession(session, me): OwnerSession,
@@ -286,23 +294,12 @@ pub async fn revoke(
 ) -> Result<Response, UiError> {
     let form = form_pairs(&body);
     session.check(&gw, &headers, field(&form, "csrf"))?;
-    gw.store
-        .get_agent(agent_id)
-        .await?
-        .filter(|a| a.owner_id == me.id)
-        .ok_or_else(|| UiError::NotFound(format!("you have no agent {agent_id}")))?;
+    my_agent(&gw, me.id, agent_id).await?;
     let reason = reason_of(&form)?;
     let event = AuditEvent::start(&request_id, "owner.agent.revoke").agent(agent_id, me.id);
-    let result = gw.revoke_agent(agent_id, &reason).await;
-    let row = match &result {
-        Ok(_) => event.finish(Outcome::Allowed, Some(reason)),
-        Err(e) => event.finish(e.outcome(), Some(e.to_string())),
-    };
-    gw.auditor
-        .record(row)
+    gw.revoke_agent_audited(event, agent_id, &reason, Some(reason.clone()))
         .await
-        .map_err(|e| UiError::Internal(e.to_string()))?;
-    result?;
+        .map_err(|e| UiError::Internal(e.to_string()))??;
     Ok(Redirect::to("/ui/agents").into_response())
 }
 

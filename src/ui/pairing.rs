@@ -101,12 +101,7 @@ pub async fn owner_setup(
     State(gw): State<Gateway>,
     Path(agent_id): Path<Uuid>,
 ) -> Result<Page, UiError> {
-    let agent = gw
-        .store
-        .get_agent(agent_id)
-        .await?
-        .filter(|a| a.owner_id == me.id)
-        .ok_or_else(|| UiError::NotFound(format!("you have no agent {agent_id}")))?;
+    let agent = super::owner::my_agent(&gw, me.id, agent_id).await?;
     let pack = pack(&gw, &agent).await;
     Ok(Page(html! {
         section.glass aria-labelledby="setup-title" {

@@ -150,13 +150,8 @@ pub async fn revoke(
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| "revoked by an admin".to_owned());
     let event = AuditEvent::start(&request_id, "admin.agent.revoke").target(agent_id.to_string());
-    let result = gw.revoke_agent(agent_id, &reason).await;
-    let row = match &result {
-        Ok(agent) => event
-            .agent(agent.id, agent.owner_id)
-            .finish(Outcome::Allowed, Some(reason)),
-        Err(e) => event.finish(e.outcome(), Some(e.to_string())),
-    };
-    gw.auditor.record(row).await?;
+    let result = gw
+        .revoke_agent_audited(event, agent_id, &reason, Some(reason.clone()))
+        .await?;
     Ok(Json(result?))
 }
