@@ -13,7 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgQu
 use sqlx::Postgres;
 use uuid::Uuid;
 
-use super::shared::{Dialect, OwnerMove, SqlStore};
+use super::shared::{claim_key_from, settle_key_from, Dialect, OwnerMove, SqlStore};
 use super::*;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -67,6 +67,10 @@ impl Dialect for Postgres {
         "SELECT * FROM audit WHERE ($1::uuid IS NULL OR agent_id = $1) \
          AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::bigint IS NULL OR id < $3) \
          ORDER BY id DESC LIMIT $4";
+    const CLAIM_KEY: &'static str =
+        claim_key_from!("(SELECT set_config('synchronous_commit', 'off', true)) AS lazily");
+    const SETTLE_KEY: &'static str =
+        settle_key_from!("(SELECT set_config('synchronous_commit', 'off', true)) AS lazily");
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR

@@ -76,6 +76,14 @@ pub trait Dialect: Database {
     const USER_FILTER: &'static str;
     /// Audit rows by agent (`$1`), since (`$2`), before id (`$3`), newest first, limit `$4`.
     const LIST_AUDIT: &'static str;
+    /// Claims an idempotency key ([`claim_key_from`]). Neither a claim nor a settlement
+    /// needs a disk flush of its own: the call's next step writes an audit row (its intent,
+    /// its outcome) whose commit waits for the flush, which makes every earlier commit
+    /// durable too. Postgres commits these two without waiting (`synchronous_commit` off
+    /// for that statement), so a keyed write waits for two flushes fewer.
+    const CLAIM_KEY: &'static str;
+    /// Stores a key's result (`$3`) ([`settle_key_from`]).
+    const SETTLE_KEY: &'static str;
 
     /// The engine's migrations.
     fn migrator() -> &'static Migrator;
@@ -97,17 +105,37 @@ pub trait Dialect: Database {
     ) -> StoreResult<Vec<Uuid>>;
 }
 
-/// Claims an idempotency key: a fresh key, an expired one, or one whose holder crashed
-/// (in flight past its lease, same call) becomes `in_flight` for this call.
-const CLAIM_KEY: &str =
-    "INSERT INTO idempotency_keys (agent_id, key, fingerprint, state, created_at, expires_at) \
-     VALUES ($1, $2, $3, 'in_flight', $4, $5) \
-     ON CONFLICT (agent_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
-     state = 'in_flight', response = NULL, created_at = excluded.created_at, \
-     expires_at = excluded.expires_at \
-     WHERE idempotency_keys.expires_at < $4 \
-     OR (idempotency_keys.state = 'in_flight' AND idempotency_keys.created_at < $6 \
-         AND idempotency_keys.fingerprint = excluded.fingerprint)";
+/// The statement that claims an idempotency key, reading its values from `$from` (a
+/// one-row subquery, see [`Dialect::CLAIM_KEY`]): a fresh key, an expired one, or one
+/// whose holder crashed (in flight past its lease, same call) becomes `in_flight` for
+/// this call. (`WHERE true` tells SQLite's parser that `ON CONFLICT` is not a join's.)
+macro_rules! claim_key_from {
+    ($from:literal) => {
+        concat!(
+            "INSERT INTO idempotency_keys (agent_id, key, fingerprint, state, created_at, expires_at) \
+             SELECT $1, $2, $3, 'in_flight', $4, $5 FROM ", $from, " WHERE true \
+             ON CONFLICT (agent_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
+             state = 'in_flight', response = NULL, created_at = excluded.created_at, \
+             expires_at = excluded.expires_at \
+             WHERE idempotency_keys.expires_at < $4 \
+             OR (idempotency_keys.state = 'in_flight' AND idempotency_keys.created_at < $6 \
+                 AND idempotency_keys.fingerprint = excluded.fingerprint)"
+        )
+    };
+}
+pub(super) use claim_key_from;
+
+/// The statement that stores a key's result (see [`Dialect::SETTLE_KEY`]).
+macro_rules! settle_key_from {
+    ($from:literal) => {
+        concat!(
+            "UPDATE idempotency_keys SET state = 'done', response = $3 FROM ",
+            $from,
+            " WHERE agent_id = $1 AND key = $2"
+        )
+    };
+}
+pub(super) use settle_key_from;
 
 /// Revokes an agent's live tokens.
 pub(super) const REVOKE_TOKENS: &str =
@@ -429,7 +457,7 @@ where
         // The claim statement with this claim's values (one place for both uses).
         macro_rules! claim_key {
             () => {
-                sqlx::query(CLAIM_KEY)
+                sqlx::query(DB::CLAIM_KEY)
                     .bind(c.agent_id)
                     .bind(c.key.as_str())
                     .bind(c.fingerprint.as_slice())
@@ -472,7 +500,7 @@ where
         key: &str,
         response: &str,
     ) -> StoreResult<()> {
-        sqlx::query("UPDATE idempotency_keys SET state = 'done', response = $3 WHERE agent_id = $1 AND key = $2")
+        sqlx::query(DB::SETTLE_KEY)
             .bind(agent_id)
             .bind(key)
             .bind(response)

@@ -22,7 +22,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
-use super::shared::{Dialect, OwnerMove, SqlStore};
+use super::shared::{claim_key_from, settle_key_from, Dialect, OwnerMove, SqlStore};
 use super::*;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -74,6 +74,8 @@ impl Dialect for Sqlite {
     const LIST_AUDIT: &'static str = "SELECT * FROM audit WHERE ($1 IS NULL OR agent_id = $1) \
          AND ($2 IS NULL OR at >= $2) AND ($3 IS NULL OR id < $3) \
          ORDER BY id DESC LIMIT $4";
+    const CLAIM_KEY: &'static str = claim_key_from!("(SELECT 1) AS one_row");
+    const SETTLE_KEY: &'static str = settle_key_from!("(SELECT 1) AS one_row");
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR

@@ -18,7 +18,7 @@ pub(in crate::tasker::embedded) async fn summary(
 /// this very transaction created (nobody else can have added to it before the commit).
 /// Each round trip to Postgres costs a wake-up of another process, which on this
 /// project's benchmark machine was most of a write's CPU (docs/PERFORMANCE.md).
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub(in crate::tasker::embedded) struct Known {
     /// No labels.
     pub no_labels: bool,
@@ -28,6 +28,8 @@ pub(in crate::tasker::embedded) struct Known {
     pub no_blocks: bool,
     /// No comments.
     pub no_comments: bool,
+    /// The card's whole history, when this transaction wrote all of it.
+    pub history: Option<Vec<HistoryEntry>>,
 }
 
 /// The card's summary and, `with_description`, its description, read in the same query.
@@ -152,9 +154,12 @@ pub(in crate::tasker::embedded) async fn detail_with(
             .bind(id)
             .fetch_all(&mut *conn).await.map_err(db_error)?
     };
-    let history = sqlx::query_as::<_, HistoryEntry>("SELECT at, actor, field, old_value, new_value, work_session_id FROM tracker_history WHERE card_id = $1 ORDER BY id")
-        .bind(id)
-        .fetch_all(&mut *conn).await.map_err(db_error)?;
+    let history = match known.history {
+        Some(history) => history,
+        None => sqlx::query_as::<_, HistoryEntry>("SELECT at, actor, field, old_value, new_value, work_session_id FROM tracker_history WHERE card_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(&mut *conn).await.map_err(db_error)?,
+    };
     Ok(CardDetail {
         card,
         description,

@@ -61,7 +61,7 @@ pub(in crate::tasker::embedded) async fn create_card(
     let early = if t.sqlite {
         None
     } else {
-        Some(next_sequence(&mut conn, &project.id).await?)
+        Some(next_sequence(&mut conn, &project.id, NUMBER_COMMITTED_LAZILY).await?)
     };
     let mut tx = if t.sqlite {
         sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await
@@ -71,7 +71,7 @@ pub(in crate::tasker::embedded) async fn create_card(
     .map_err(db_error)?;
     let sequence = match early {
         Some(sequence) => sequence,
-        None => next_sequence(&mut tx, &project.id).await?,
+        None => next_sequence(&mut tx, &project.id, NUMBER).await?,
     };
     let id = Uuid::now_v7().to_string();
     let now = now_ms();
@@ -106,20 +106,41 @@ pub(in crate::tasker::embedded) async fn create_card(
         upsert_block(&mut tx, &id, b.name.trim(), &b.content).await?;
     }
     let key_text = format!("{}-{}", project.identifier, sequence);
-    history(&mut tx, &id, actor, "created", None, Some(&key_text)).await?;
+    let created = history(&mut tx, &id, actor, "created", None, Some(&key_text)).await?;
     let known = Known {
         no_labels: label_ids.is_empty(),
         no_assignees: assignees.is_empty(),
         no_blocks: input.blocks.is_empty(),
         // Created in this transaction: nobody can have commented yet.
         no_comments: true,
+        history: Some(vec![created]),
     };
     finish_created(tx, actor, (key, &fp), &id, known).await
 }
 
-/// Takes the project's next card number.
-async fn next_sequence(conn: &mut AnyConnection, project_id: &str) -> TaskerResult<i64> {
-    sqlx::query("UPDATE tracker_projects SET next_sequence = next_sequence + 1 WHERE id = $1 RETURNING next_sequence - 1 AS seq")
+/// Takes the project's next card number (inside the create's transaction, on SQLite).
+const NUMBER: &str = "UPDATE tracker_projects SET next_sequence = next_sequence + 1 \
+     WHERE id = $1 RETURNING next_sequence - 1 AS seq";
+
+/// Takes the project's next card number in a statement of its own, committed without
+/// waiting for the disk (Postgres only). The project's row stays locked until the
+/// statement commits, and a commit that waits for its WAL flush made every create in a
+/// project wait for the previous one's flush: one create per flush, ~450 a second with
+/// 16 agents. The number needs no flush of its own: the card that uses it commits
+/// later, synchronously, and a flush writes the WAL up to that commit, this one
+/// included. A crash can lose only a number no card has.
+const NUMBER_COMMITTED_LAZILY: &str =
+    "UPDATE tracker_projects SET next_sequence = next_sequence + 1 \
+     FROM (SELECT set_config('synchronous_commit', 'off', true)) AS lazily \
+     WHERE id = $1 RETURNING next_sequence - 1 AS seq";
+
+/// Takes the project's next card number with `statement`.
+async fn next_sequence(
+    conn: &mut AnyConnection,
+    project_id: &str,
+    statement: &str,
+) -> TaskerResult<i64> {
+    sqlx::query(statement)
         .bind(project_id)
         .fetch_one(&mut *conn)
         .await

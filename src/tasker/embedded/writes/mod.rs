@@ -101,6 +101,7 @@ async fn remember(
     Ok(())
 }
 
+/// Records one change of a card in its history; returns the entry as a read gives it.
 async fn history(
     conn: &mut AnyConnection,
     card_id: &str,
@@ -108,25 +109,33 @@ async fn history(
     field: &str,
     old: Option<&str>,
     new: Option<&str>,
-) -> TaskerResult<()> {
+) -> TaskerResult<HistoryEntry> {
+    let entry = HistoryEntry {
+        at: now_ms(),
+        actor: actor.display(),
+        field: field.to_owned(),
+        work_session: actor.work_session.map(|s| s.to_string()),
+        old: old.map(str::to_owned),
+        new: new.map(str::to_owned),
+    };
     sqlx::query(
         "INSERT INTO tracker_history (id, card_id, at, actor, agent_id, owner_id, field, old_value, new_value, work_session_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(Uuid::now_v7().to_string())
     .bind(card_id)
-    .bind(now_ms())
-    .bind(actor.display())
+    .bind(entry.at)
+    .bind(entry.actor.as_str())
     .bind(actor.agent_id.to_string())
     .bind(actor.owner_id.to_string())
     .bind(field)
     .bind(old)
     .bind(new)
-    .bind(actor.work_session.map(|s| s.to_string()))
+    .bind(entry.work_session.as_deref())
     .execute(&mut *conn)
     .await
     .map_err(db_error)?;
-    Ok(())
+    Ok(entry)
 }
 
 /// Ends a card write: bumps `updated_at`, reads the card back, records the response

@@ -72,6 +72,9 @@ pub(in crate::tasker::embedded) async fn label_ids(
     project_id: &str,
     names: &[String],
 ) -> TaskerResult<Vec<(String, String)>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
     let all = labels(conn, project_id).await?;
     let mut out = Vec::new();
     for name in names {
@@ -97,6 +100,9 @@ pub(in crate::tasker::embedded) async fn member_ids(
     project_id: &str,
     who: &[String],
 ) -> TaskerResult<Vec<(String, String)>> {
+    if who.is_empty() {
+        return Ok(Vec::new());
+    }
     let all = members(conn, project_id).await?;
     let mut out = Vec::new();
     for w in who {
