@@ -218,7 +218,9 @@ impl From<StoreError> for GatewayError {
             StoreError::Conflict(rule) => {
                 GatewayError::Conflict(format!("already exists ({rule})"))
             }
-            other => GatewayError::Store(other),
+            other @ (StoreError::Database(_) | StoreError::Migrate(_) | StoreError::Corrupt(_)) => {
+                GatewayError::Store(other)
+            }
         }
     }
 }

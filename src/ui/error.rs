@@ -94,7 +94,29 @@ impl IntoResponse for UiError {
             UiError::AdminSignIn => return Redirect::to("/ui/admin/sign-in").into_response(),
             UiError::Internal(cause) => tracing::error!(%cause, "a page failed"),
             UiError::Store(e) => tracing::error!(error = %e, "a page's store call failed"),
-            _ => {}
+            // The person's own doing, said on the page; nothing for the log.
+            UiError::OwnerSignIn
+            | UiError::Csrf(_)
+            | UiError::Forbidden(_)
+            | UiError::NotFound(_)
+            | UiError::Invalid(_)
+            | UiError::LinkGone => {}
+            UiError::Gateway(e) => match e {
+                GatewayError::Token(_)
+                | GatewayError::Store(_)
+                | GatewayError::Tasker(_)
+                | GatewayError::Launcher(_) => {
+                    tracing::error!(error = %e, "a page's gateway call failed");
+                }
+                GatewayError::NotEntitled(_)
+                | GatewayError::OwnerBlocked(_)
+                | GatewayError::NotMember(_)
+                | GatewayError::UnknownAgent(_)
+                | GatewayError::UnknownOwner(_)
+                | GatewayError::Invalid(_)
+                | GatewayError::UnknownProjects { .. }
+                | GatewayError::Conflict(_) => {}
+            },
         }
         let status = self.status();
         // A fragment: htmx swaps it where the action's answer goes; a full navigation

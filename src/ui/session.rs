@@ -31,19 +31,41 @@ use super::layout::{bare, Page};
 use crate::audit::AuditEvent;
 use crate::gateway::Gateway;
 use crate::http::extract::RequestId;
-use crate::store::{NewSignInLink, NewUiSession, Outcome, UiPrincipal, UiSessionKind, User};
+use crate::store::{
+    NewSignInLink, NewUiSession, Outcome, StoreError, UiPrincipal, UiSessionKind, User,
+};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "agw_session";
 /// How long a page session lasts.
 pub const SESSION_HOURS: i64 = 8;
 
+/// Why a secret or a sign-in link could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The OS random source or the public URL failed (logged, not shown to a person).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<LinkError> for UiError {
+    fn from(e: LinkError) -> Self {
+        match e {
+            LinkError::Store(e) => UiError::Store(e),
+            LinkError::Internal(detail) => UiError::Internal(detail),
+        }
+    }
+}
+
 /// A fresh random secret, 64 hex digits.
-pub fn mint_secret() -> Result<String, UiError> {
+pub fn mint_secret() -> Result<String, LinkError> {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng
         .try_fill_bytes(&mut bytes)
-        .map_err(|_| UiError::Internal("the OS random source failed".into()))?;
+        .map_err(|_| LinkError::Internal("the OS random source failed".into()))?;
     Ok(hex::encode(bytes))
 }
 
@@ -240,7 +262,7 @@ pub async fn issue_link(
     gw: &Gateway,
     user_id: Uuid,
     ttl: Duration,
-) -> Result<(String, chrono::DateTime<Utc>), UiError> {
+) -> Result<(String, chrono::DateTime<Utc>), LinkError> {
     let secret = mint_secret()?;
     let now = Utc::now();
     let expires_at = now + ttl;
@@ -257,7 +279,7 @@ pub async fn issue_link(
         .config
         .public_url
         .join("ui/sign-in")
-        .map_err(|e| UiError::Internal(e.to_string()))?;
+        .map_err(|e| LinkError::Internal(e.to_string()))?;
     Ok((format!("{base}#link={secret}"), expires_at))
 }
 

@@ -14,7 +14,7 @@ use crate::gateway::Gateway;
 use crate::http::error::ApiError;
 use crate::http::extract::{Json, Path, RequestId};
 use crate::store::Outcome;
-use crate::ui::error::UiError;
+use crate::ui::session::LinkError;
 
 /// Options.
 #[derive(Debug, Default, Deserialize)]
@@ -60,8 +60,8 @@ pub async fn issue(
     let (url, expires_at) = crate::ui::session::issue_link(&gw, user_id, Duration::seconds(ttl))
         .await
         .map_err(|e| match e {
-            UiError::Store(e) => ApiError::from(e),
-            other => ApiError::Internal(other.to_string()),
+            LinkError::Store(e) => ApiError::from(e),
+            LinkError::Internal(detail) => ApiError::Internal(detail),
         })?;
     gw.auditor
         .record(
