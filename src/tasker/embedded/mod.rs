@@ -6,9 +6,11 @@
 //! Plane, it refuses what Plane silently drops — an unknown state, label or assignee, or
 //! an assignee who is not a project member — with an error listing the valid values.
 //!
+//! * [`facts`] — a project's identity and states, which never change, kept in memory;
 //! * [`reads`] — projects, context, search, one card;
 //! * [`writes`] — every write, in one transaction with its history and idempotency record.
 
+mod facts;
 mod reads;
 mod writes;
 
@@ -35,6 +37,8 @@ pub struct EmbeddedTasker {
     sqlite: bool,
     /// Bumped when a project is created: the project cache's signal.
     changes: Arc<AtomicU64>,
+    /// Each project's identity and states, once read.
+    facts: moka::future::Cache<String, Arc<facts::ProjectFacts>>,
 }
 
 /// A project to create (embedded only: the contract has no project creation).
@@ -184,6 +188,7 @@ impl EmbeddedTasker {
             store,
             sqlite,
             changes: Arc::default(),
+            facts: facts::cache(),
         })
     }
 

@@ -4,9 +4,9 @@ use sqlx::AnyConnection;
 use uuid::Uuid;
 
 use super::blocks::upsert_block;
-use super::resolve::{check_date, check_priority, label_ids, member_ids, parent_id, state_id};
+use super::resolve::{check_date, check_priority, label_ids, member_ids, parent_id};
 use super::*;
-use crate::tasker::embedded::reads::{self, resolve_card, states};
+use crate::tasker::embedded::reads::{self, resolve_card};
 
 pub(in crate::tasker::embedded) async fn create_card(
     t: &EmbeddedTasker,
@@ -37,16 +37,14 @@ pub(in crate::tasker::embedded) async fn create_card(
     if let Some(done) = replay(&mut conn, actor, key, &fp).await? {
         return Ok(done);
     }
-    let project = reads::project(&mut conn, actor, &input.project_id).await?;
+    let facts = t.facts(&mut conn, actor, &input.project_id).await?;
+    let project = &facts.project;
     let state = match &input.state {
-        Some(name) => state_id(&mut conn, &project.id, name).await?.0,
-        None => states(&mut conn, &project.id)
-            .await?
-            .into_iter()
-            .find(|s| s.is_default)
-            .map(|s| s.id)
-            .ok_or_else(|| TaskerError::unavailable("the project has no default state"))?,
-    };
+        Some(name) => facts.state_named(name)?,
+        None => facts.default_state()?,
+    }
+    .id
+    .clone();
     let label_ids = label_ids(&mut conn, &project.id, &input.labels).await?;
     let assignees = member_ids(&mut conn, &project.id, &input.assignees).await?;
     let parent = match &input.parent {
@@ -283,15 +281,16 @@ pub(in crate::tasker::embedded) async fn move_card(
     }
     let id = resolve_card(&mut tx, actor, card).await?;
     let before = reads::summary(&mut tx, &id).await?;
-    let (state_id, state_name) = state_id(&mut tx, &before.project_id, state).await?;
-    set_field(&mut tx, &id, "state_id", Some(&state_id)).await?;
+    let facts = t.facts(&mut tx, actor, &before.project_id).await?;
+    let to = facts.state_named(state)?;
+    set_field(&mut tx, &id, "state_id", Some(&to.id)).await?;
     history(
         &mut tx,
         &id,
         actor,
         "state",
         Some(&before.state),
-        Some(&state_name),
+        Some(&to.name),
     )
     .await?;
     finish(tx, actor, key, &fp, &id).await

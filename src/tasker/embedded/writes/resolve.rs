@@ -1,10 +1,11 @@
 //! Checks and look-ups shared by the writes: values (priority, dates) and names
-//! resolved to ids within the card's project (state, labels, members, parent card).
+//! resolved to ids within the card's project (labels, members, parent card; a state is
+//! resolved by the project's facts, `facts.rs`).
 
 use sqlx::{AnyConnection, Row};
 
 use super::super::db_error;
-use super::super::reads::{labels, members, resolve_card, states};
+use super::super::reads::{labels, members, resolve_card};
 use crate::tasker::*;
 
 pub(super) fn check_priority(priority: &str) -> TaskerResult<String> {
@@ -47,24 +48,6 @@ pub(in crate::tasker::embedded) async fn card_project(
         .await
         .and_then(|r| r.try_get("project_id"))
         .map_err(db_error)
-}
-
-pub(in crate::tasker::embedded) async fn state_id(
-    conn: &mut AnyConnection,
-    project_id: &str,
-    name: &str,
-) -> TaskerResult<(String, String)> {
-    let all = states(conn, project_id).await?;
-    all.iter()
-        .find(|s| s.name.eq_ignore_ascii_case(name.trim()))
-        .map(|s| (s.id.clone(), s.name.clone()))
-        .ok_or_else(|| {
-            TaskerError::invalid(
-                "state",
-                format!("no state {name:?} in this project; use one of the listed state names"),
-                all.iter().map(|s| s.name.clone()).collect(),
-            )
-        })
 }
 
 pub(in crate::tasker::embedded) async fn label_ids(
