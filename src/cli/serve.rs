@@ -128,7 +128,7 @@ async fn print_pages(gw: &crate::gateway::Gateway, demo: &crate::demo::Demo) {
         .unwrap_or_default();
     say!("Pages:");
     say!("  admin live status: {admin}  (sign in with the admin token)");
-    match crate::ui::session::issue_link(gw, demo.owner_id, chrono::Duration::minutes(30)).await {
+    match crate::ui::sign_in::issue_link(gw, demo.owner_id, chrono::Duration::minutes(30)).await {
         Ok((link, _)) => {
             say!("  the demo owner's Codex agents card (one-time link, valid 30 min):");
             say!("    {link}");

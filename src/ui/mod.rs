@@ -1,8 +1,8 @@
 //! The built-in pages: server-rendered HTML (maud) with htmx and its SSE extension, every
 //! asset compiled into the binary.
 //!
-//! * [`session`] — sign-in (one-time owner links, the admin token pasted once), the
-//!   cookie session, CSRF checks, sign-out;
+//! * [`sign_in`] — signing in (one-time owner links, the admin token pasted once);
+//!   [`session`] — the cookie session, CSRF checks, sign-out;
 //! * [`owner`] — `/ui/agents`, the owner's "Codex agents" card; [`pairing`] — the
 //!   pairing panel; [`drawer`] — an agent's recent calls and work sessions;
 //! * [`admin`] — `/ui/admin`, the live-status page; [`entitlements`] — the toggles;
@@ -24,6 +24,7 @@ pub mod live;
 pub mod owner;
 pub mod pairing;
 pub mod session;
+pub mod sign_in;
 pub mod snapshot;
 pub mod view;
 
@@ -40,12 +41,12 @@ pub fn routes(closing: tokio::sync::watch::Receiver<bool>) -> Router<Gateway> {
         .route("/ui/assets/{name}", get(assets::serve))
         .route(
             "/ui/sign-in",
-            get(session::link_page).post(session::use_link),
+            get(sign_in::link_page).post(sign_in::use_link),
         )
         .route("/ui/sign-out", post(session::sign_out))
         .route(
             "/ui/admin/sign-in",
-            get(session::admin_form).post(session::admin_sign_in),
+            get(sign_in::admin_form).post(sign_in::admin_sign_in),
         )
         .route("/ui/agents", get(owner::page).post(owner::create))
         .route("/ui/agents/stream", get(live::owner_stream))

@@ -14,7 +14,7 @@ use crate::gateway::Gateway;
 use crate::http::error::ApiError;
 use crate::http::extract::{Json, Path, RequestId};
 use crate::store::Outcome;
-use crate::ui::session::LinkError;
+use crate::ui::sign_in::LinkError;
 
 /// Options.
 #[derive(Debug, Default, Deserialize)]
@@ -57,7 +57,7 @@ pub async fn issue(
         });
     }
     super::signable_user(&gw, user_id).await?;
-    let (url, expires_at) = crate::ui::session::issue_link(&gw, user_id, Duration::seconds(ttl))
+    let (url, expires_at) = crate::ui::sign_in::issue_link(&gw, user_id, Duration::seconds(ttl))
         .await
         .map_err(|e| match e {
             LinkError::Store(e) => ApiError::from(e),
