@@ -1,8 +1,10 @@
 //! One simulated agent: an MCP session over `/mcp` (and optionally a `GET /mcp`
 //! stream held open), then tool calls until the budget says stop. Every request is
-//! timed and classified into a [`Recorder`].
+//! timed and classified into a [`Recorder`] (`recorder.rs`).
+//!
+//! A little past a sitting: the handshake, the stream and the call loop are one agent's
+//! life, read in the order it lives them.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -10,6 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::answer::{classify, Answer};
+use crate::recorder::Recorder;
 use crate::Budget;
 
 /// The protocol revision the harness speaks (what Codex CLI sends).
@@ -17,71 +21,6 @@ pub(crate) const PROTOCOL: &str = "2025-06-18";
 
 /// How long one POST may take before it counts as a timeout.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// One second of the measured phase: tool calls answered in it, errors, latencies.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Bucket {
-    pub(crate) calls: u64,
-    pub(crate) errors: u64,
-    pub(crate) latencies_us: Vec<u32>,
-}
-
-/// Latencies (µs) per operation, error counts per kind and the per-second series,
-/// for one agent or merged.
-#[derive(Debug, Default)]
-pub(crate) struct Recorder {
-    pub(crate) latencies_us: BTreeMap<String, Vec<u64>>,
-    pub(crate) errors: BTreeMap<String, u64>,
-    /// Every request sent (handshake included).
-    pub(crate) requests: u64,
-    /// Tool calls sent in the measured phase.
-    pub(crate) calls: u64,
-    /// Requests refused with 401 after the harness revoked the agent (or blocked its
-    /// owner): expected, so not errors.
-    pub(crate) expected_refusals: u64,
-    /// Requests *sent after* the revoke call returned that were nevertheless served:
-    /// each one is a violation of "in force on this replica when the call returns".
-    pub(crate) served_after_revoke: u64,
-    /// Paced sends that left later than scheduled by more than 10 ms (the generator
-    /// could not keep the offered rate).
-    pub(crate) late_sends: u64,
-    pub(crate) streams_opened: u64,
-    pub(crate) series: Vec<Bucket>,
-}
-
-impl Recorder {
-    pub(crate) fn error(&mut self, kind: String) {
-        *self.errors.entry(kind).or_default() += 1;
-    }
-
-    fn bucket(&mut self, second: usize) -> &mut Bucket {
-        if self.series.len() <= second {
-            self.series.resize(second + 1, Bucket::default());
-        }
-        &mut self.series[second]
-    }
-
-    pub(crate) fn merge(&mut self, other: Recorder) {
-        for (op, mut l) in other.latencies_us {
-            self.latencies_us.entry(op).or_default().append(&mut l);
-        }
-        for (kind, n) in other.errors {
-            *self.errors.entry(kind).or_default() += n;
-        }
-        self.requests += other.requests;
-        self.calls += other.calls;
-        self.expected_refusals += other.expected_refusals;
-        self.served_after_revoke += other.served_after_revoke;
-        self.late_sends += other.late_sends;
-        self.streams_opened += other.streams_opened;
-        for (i, mut b) in other.series.into_iter().enumerate() {
-            let mine = self.bucket(i);
-            mine.calls += b.calls;
-            mine.errors += b.errors;
-            mine.latencies_us.append(&mut b.latencies_us);
-        }
-    }
-}
 
 /// What the admin controller and the agent share about one agent.
 #[derive(Debug)]
@@ -156,12 +95,6 @@ pub(crate) struct Shared {
 pub(crate) struct SimAgent {
     pub(crate) shared: Arc<Shared>,
     pub(crate) state: Arc<AgentState>,
-}
-
-/// What a request came back with, when it came back as expected.
-struct Answer {
-    session: Option<String>,
-    result: Value,
 }
 
 /// A work session in progress: its id and how many updates were sent.
@@ -512,63 +445,4 @@ fn create_card_args(project: &str, index: usize, id: u64) -> (&'static str, Valu
                "project_id": project,
                "name": format!("load card {index} #{id}")}),
     )
-}
-
-/// Turns a response into an [`Answer`] or an error kind:
-/// `<op>: http <status> (jsonrpc <code>)`, `<op>: jsonrpc <code>`,
-/// `<op>: tool error (<head of the message>)`, `<op>: transport` / `timeout`.
-fn classify(
-    op: &str,
-    notification: bool,
-    result: Result<(u16, Option<String>, String), reqwest::Error>,
-) -> Result<Answer, String> {
-    let (status, session, text) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            let kind = if e.is_timeout() {
-                "timeout"
-            } else {
-                "transport"
-            };
-            return Err(format!("{op}: {kind}"));
-        }
-    };
-    let expected = if notification { 202 } else { 200 };
-    if notification && status == expected {
-        return Ok(Answer {
-            session,
-            result: Value::Null,
-        });
-    }
-    let mut parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    let code = parsed["error"]["code"].as_i64();
-    if status != expected {
-        return Err(match code {
-            Some(c) => format!("{op}: http {status} (jsonrpc {c})"),
-            None => format!("{op}: http {status}"),
-        });
-    }
-    if let Some(c) = code {
-        return Err(format!("{op}: jsonrpc {c}"));
-    }
-    if parsed["result"]["isError"] == json!(true) {
-        let message = parsed["result"]["content"][0]["text"]
-            .as_str()
-            .unwrap_or_default();
-        let head: String = message
-            .split(['.', ':'])
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .take(60)
-            .collect();
-        return Err(format!("{op}: tool error ({head})"));
-    }
-    match parsed.get_mut("result") {
-        Some(r) => Ok(Answer {
-            session,
-            result: r.take(),
-        }),
-        None => Err(format!("{op}: no result")),
-    }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::agent::Recorder;
+use crate::recorder::Recorder;
 use crate::revoke::RevocationReport;
 
 /// Percentiles of a set of millisecond figures (nearest rank).
