@@ -1,5 +1,10 @@
 //! Call pools: retries, timeouts and the breaker, bounded concurrency, the budget, and
 //! the tasks that run the calls.
+//!
+//! Long on purpose: three groups, in this order: the pool itself (retries, timeout and
+//! breaker, workers, budget, panics, drop and shutdown), the per-caller breaker (with
+//! `caller`, `failing`, `healthy`, `breaking`), then throttling and the sliding-minute
+//! budget (with `Throttled`). They build on the `Upstream` error and `quick()` config.
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -1,6 +1,11 @@
 //! Reporting mode end to end, on both engines: the three session tools over real MCP,
 //! observed vs reported from the audit log, the card's history naming the session,
 //! stale and stop, the REST views (admin and owner) and the live status.
+//!
+//! Long on purpose: three scenarios, each one session from start to end: the full cycle
+//! (tools, audit comparison, REST views, setup pack, live status, CLI), a superseded start
+//! and silence turning stale, then a stop request. Each step checks what earlier ones made,
+//! so each stays whole; shared helpers sit above them, the owner and CLI helpers below.
 
 use std::time::{Duration, Instant};
 

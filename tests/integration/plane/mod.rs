@@ -1,8 +1,13 @@
-//! The `plane` adapter against a fake Plane (`fake.rs`, each behaviour from Plane's own
+//! The `plane` adapter against a fake Plane (`fake/`, each behaviour from Plane's own
 //! source): the conformance kit through the contract server, every request it can make
 //! (no DELETE, no archive), idempotency through `external_id` and Plane's 409, the
 //! validation Plane skips, the throttle, cursor pagination, servers older than v1.1.0,
 //! and the gateway end to end over MCP.
+//!
+//! Long on purpose: one test per Plane behaviour the adapter depends on, in the order
+//! above, with the misconfigured-server messages last; they share the `config`, `adapter`,
+//! `actor` and `card` helpers at the top. The fake itself lives in `fake/` and the end to
+//! end run in `e2e.rs`, so only the adapter's own tests remain here.
 
 use std::sync::Arc;
 use std::time::Duration;

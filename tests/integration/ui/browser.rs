@@ -2,6 +2,11 @@
 //! chromium-driver), against a real gateway on loopback. Every wait is a bounded poll of
 //! the DOM, never a wall-clock assertion. Screenshots go to
 //! `$CARGO_TARGET_DIR/ui-screenshots/` (the path is printed).
+//!
+//! Long on purpose: one test, a single story on one gateway and one chromium-driver, since
+//! each step uses what earlier ones made (the token, the agent, its work session). Its
+//! `// ---` sections run in order: no entitlement, create and pair, reload, revoke, work
+//! session, entitlement off, used link, stream drop; the helpers come first.
 
 use std::time::Duration;
 

@@ -1,5 +1,10 @@
 //! The fake Plane's routes: `api/urls/*.py`, and the work item and comment endpoints of
 //! `api/views/issue.py` with `IssueSerializer.validate`'s silent drops.
+//!
+//! Long on purpose: it is one URL table, kept whole so it reads against Plane's
+//! `api/urls/*.py`. `route` takes the workspace-level paths and hands project paths to
+//! `in_project` (states, labels, members, work items, comments, activities); after them
+//! come `clean` (the validation and silent drops), `create` and `patch`.
 
 use axum::body::Bytes;
 use axum::http::{Method, StatusCode, Uri};
