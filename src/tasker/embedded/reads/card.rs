@@ -14,8 +14,9 @@ pub(in crate::tasker::embedded) async fn summary(
     Ok(summary_with(conn, id, false, &Known::default()).await?.0)
 }
 
-/// What a caller knows a card has none of, so that reading it back does not ask: a card
-/// this very transaction created (nobody else can have added to it before the commit).
+/// What a caller knows of a card, so that reading it back does not ask: what a card this
+/// very transaction created has none of, and its history, which the transaction wrote
+/// (nobody else can have added to it before the commit).
 /// Each round trip to Postgres costs a wake-up of another process, which on this
 /// project's benchmark machine was most of a write's CPU (docs/PERFORMANCE.md).
 #[derive(Debug, Default, Clone)]
