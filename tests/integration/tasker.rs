@@ -286,6 +286,43 @@ async fn contract_story(t: &dyn Tasker, project: &str, other: &str, member: Uuid
             "page card 0"
         ]
     );
+    // A page of several cards, each with its own labels and assignees, says of each card
+    // exactly what reading that card alone says.
+    t.create_card(
+        &me,
+        "k-labelled",
+        &NewCard {
+            project_id: project.into(),
+            name: "labelled card".into(),
+            labels: vec!["feature".into(), "bug".into()],
+            assignees: vec!["Bea".into()],
+            ..NewCard::default()
+        },
+    )
+    .await
+    .unwrap();
+    let page = t
+        .search_cards(
+            &me,
+            &CardQuery {
+                project_id: Some(project.into()),
+                limit: Some(100),
+                ..CardQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(page.cards.len() >= 7, "{page:?}");
+    let labelled = page
+        .cards
+        .iter()
+        .find(|c| c.name == "labelled card")
+        .unwrap();
+    assert_eq!(labelled.labels, ["bug", "feature"]);
+    assert_eq!(labelled.assignees.len(), 1);
+    for card in &page.cards {
+        assert_eq!(&t.get_card(&me, &card.key).await.unwrap().card, card);
+    }
     let done = t
         .search_cards(
             &me,

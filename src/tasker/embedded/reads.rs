@@ -7,7 +7,7 @@ use crate::tasker::*;
 
 mod card;
 
-pub(super) use card::{detail, detail_with, summary, Known};
+pub(super) use card::{detail, detail_with, summaries, summary, Known};
 
 /// The granted projects that exist.
 pub(super) async fn projects(pool: &AnyPool, actor: &Actor) -> TaskerResult<Vec<ProjectSummary>> {
@@ -233,10 +233,7 @@ pub(super) async fn search(
         .map_err(db_error)?;
     let more = ids.len() as i64 > limit;
     ids.truncate(limit as usize);
-    let mut cards = Vec::with_capacity(ids.len());
-    for id in &ids {
-        cards.push(summary(conn, id).await?);
-    }
+    let cards = summaries(conn, &ids).await?;
     Ok(CardPage {
         next_cursor: if more { ids.last().cloned() } else { None },
         cards,
