@@ -113,7 +113,7 @@ pub(in crate::tasker::embedded) async fn create_card(
         no_comments: true,
         history: Some(vec![created]),
     };
-    finish_created(tx, actor, (key, &fp), &id, known).await
+    answer_and_commit(tx, actor, (key, &fp), &id, known).await
 }
 
 /// Takes the project's next card number (inside the create's transaction, on SQLite).

@@ -148,16 +148,13 @@ async fn finish(
     card_id: &str,
 ) -> TaskerResult<CardDetail> {
     touch(&mut tx, card_id).await?;
-    let out = detail(&mut tx, card_id).await?;
-    remember(&mut tx, actor, key, fp, &out).await?;
-    tx.commit().await.map_err(db_error)?;
-    Ok(out)
+    answer_and_commit(tx, actor, (key, fp), card_id, Known::default()).await
 }
 
-/// Ends the create of card `card_id`: reads it back without asking for what it cannot
-/// have yet (`known`), records the response under the idempotency key, commits. Its
-/// `updated_at` is already its `created_at`.
-async fn finish_created(
+/// Ends a card write without touching `updated_at` (a create's is already its
+/// `created_at`): reads the card back without asking for what `known` says it has not,
+/// records the response under the idempotency key, commits.
+async fn answer_and_commit(
     mut tx: sqlx::Transaction<'_, sqlx::Any>,
     actor: &Actor,
     (key, fp): (&str, &str),
