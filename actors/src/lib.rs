@@ -12,6 +12,8 @@
 //! * [`revocation`] — the revocation events the supervisor puts in force.
 //! * [`writer`] — pools of batching writer actors (group commit): each caller is answered
 //!   only after the batch holding its item is durable.
+//! * [`batch`] — batchers: many callers' requests run as one unit of work, each caller
+//!   answered with its own result (claims of idempotency keys, created cards).
 //! * [`calls`] — pools of call actors for a slow upstream (the Tasker): bounded
 //!   concurrency, timeouts, retries, a circuit breaker and a request budget.
 //! * [`panic`](mod@panic) — the restart loop shared by every actor: a panic is logged and the actor
@@ -25,6 +27,7 @@
 //! supervisor over a bounded channel: the registry is a shared map.
 
 pub mod agent;
+pub mod batch;
 pub mod calls;
 pub mod panic;
 pub mod revocation;
@@ -36,6 +39,7 @@ pub use agent::{
     Admission, AdmitRequest, AgentProfile, AgentSnapshot, ClientInfo, DenyReason, Grant, RateSpec,
     SessionMark,
 };
+pub use batch::{BatchConfig, BatchError, BatchRun, Batcher};
 pub use calls::{CallConfig, CallError, CallPool, Caller, RequestBudget, Transient};
 pub use revocation::Revocation;
 pub use supervisor::{ProfileLoader, Supervisor, SupervisorConfig};
