@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
+use gateway_actors::{BatchConfig, Batcher};
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
 use uuid::Uuid;
@@ -39,6 +40,8 @@ pub struct EmbeddedTasker {
     changes: Arc<AtomicU64>,
     /// Each project's identity and states, once read.
     facts: moka::future::Cache<String, Arc<facts::ProjectFacts>>,
+    /// Plain creates run in groups (Postgres only; `writes::grouped`).
+    grouped: Option<Arc<Batcher<writes::grouped::Prepared, TaskerResult<CardDetail>>>>,
 }
 
 /// A project to create (embedded only: the contract has no project creation).
@@ -167,6 +170,10 @@ impl EmbeddedTasker {
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 8 } else { 16 })
             .acquire_timeout(std::time::Duration::from_secs(5))
+            // No ping before each use: it doubled the round trips of every statement
+            // (docs/DECISIONS.md). A dead connection fails its statement, is dropped,
+            // and the caller's retry gets a fresh one.
+            .test_before_acquire(false)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {
@@ -183,12 +190,21 @@ impl EmbeddedTasker {
             .connect(&raw)
             .await
             .map_err(db_error)?;
+        let grouped = (!sqlite).then(|| {
+            let run = writes::grouped::Grouped { pool: pool.clone() };
+            Arc::new(Batcher::start(
+                "tracker-creates",
+                Arc::new(run),
+                BatchConfig::default(),
+            ))
+        });
         Ok(Self {
             pool,
             store,
             sqlite,
             changes: Arc::default(),
             facts: facts::cache(),
+            grouped,
         })
     }
 

@@ -4,6 +4,7 @@ use sqlx::AnyConnection;
 use uuid::Uuid;
 
 use super::blocks::upsert_block;
+use super::grouped::Prepared;
 use super::resolve::{check_date, check_priority, label_ids, member_ids, parent_id};
 use super::*;
 use crate::tasker::embedded::reads::{self, resolve_card};
@@ -30,6 +31,41 @@ pub(in crate::tasker::embedded) async fn create_card(
         check_text("blocks.content", &b.content, MAX_TEXT, false)?;
     }
     let fp = fingerprint("create_card", &input.project_id, input);
+    if let Some(grouped) = t.grouped.as_ref().filter(|_| Prepared::fits(input)) {
+        // A plain create on Postgres runs with the others queued now (`grouped`). Its
+        // project and state are resolved here; if they do not resolve, the lone path
+        // below answers (a replay first, as always, then the same error).
+        let mut conn = t.pool.acquire().await.map_err(db_error)?;
+        let facts = t.facts(&mut conn, actor, &input.project_id).await;
+        drop(conn);
+        let state = facts.as_ref().ok().and_then(|facts| match &input.state {
+            Some(name) => facts.state_named(name).ok().cloned(),
+            None => facts.default_state().ok().cloned(),
+        });
+        if let (Ok(facts), Some(state)) = (facts, state) {
+            let create = Prepared {
+                actor: actor.clone(),
+                key: key.to_owned(),
+                fp,
+                facts,
+                state,
+                name: input.name.trim().to_owned(),
+                description: input.description.clone().unwrap_or_default(),
+                priority,
+                start,
+                target,
+            };
+            // One agent's creates go to one batcher: the same key twice at once runs
+            // in one group or in two in turn, so the second replays the first.
+            let route = actor.agent_id.as_u64_pair().0;
+            return grouped.call_routed(route, create).await.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "a grouped create got no answer");
+                Err(TaskerError::unavailable(
+                    "the tracker could not tell whether the card was created; retry with the same idempotency key",
+                ))
+            });
+        }
+    }
     // Everything the create needs is read and checked first, on one connection, outside
     // the transaction: a replay, an unknown project, state, label, assignee or parent
     // is answered without taking a card number.

@@ -18,6 +18,7 @@ use uuid::Uuid;
 mod blocks;
 mod cards;
 mod comments;
+pub(super) mod grouped;
 mod links;
 mod members;
 mod resolve;
@@ -68,15 +69,25 @@ async fn replay<T: DeserializeOwned>(
     .map_err(db_error)?;
     let Some(row) = row else { return Ok(None) };
     let stored: String = row.try_get("fingerprint").map_err(db_error)?;
+    let response: String = row.try_get("response").map_err(db_error)?;
+    stored_answer(key, fp, &stored, &response).map(Some)
+}
+
+/// The answer to a write whose key was used before: its first answer if the request
+/// is the same (`fp` is `stored`), else a conflict.
+fn stored_answer<T: DeserializeOwned>(
+    key: &str,
+    fp: &str,
+    stored: &str,
+    response: &str,
+) -> TaskerResult<T> {
     if stored != fp {
         return Err(TaskerError::new(
             ErrorCode::Conflict,
             format!("idempotency key {key:?} was already used for a different request; use a new key for a new change"),
         ));
     }
-    let response: String = row.try_get("response").map_err(db_error)?;
-    serde_json::from_str(&response)
-        .map(Some)
+    serde_json::from_str(response)
         .map_err(|e| TaskerError::unavailable(format!("stored response unreadable: {e}")))
 }
 

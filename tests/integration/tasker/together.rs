@@ -1,0 +1,180 @@
+//! Many agents creating at once: on Postgres plain creates run in groups (group commit,
+//! `writes/grouped.rs`), on SQLite one by one; either way each create gets exactly the
+//! answer a lone create gets, and reading the card back gives the same card.
+
+use std::collections::BTreeSet;
+
+use futures::future::join_all;
+use uuid::Uuid;
+
+use super::actor;
+use crate::both_engines;
+use crate::helpers::{Engine, TestApp};
+use agent_gateway::tasker::*;
+
+fn plain(project: &str, name: &str) -> NewCard {
+    NewCard {
+        project_id: project.into(),
+        name: name.into(),
+        ..NewCard::default()
+    }
+}
+
+async fn creates_at_once_answer_as_alone(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let web = app.project("WEB", &[]).await;
+    let ops = app.project("OPS", &[]).await;
+    let t = app.embedded.clone().unwrap();
+    let me = Actor {
+        work_session: Some(Uuid::new_v4()),
+        ..actor(&[&web, &ops])
+    };
+    let other = actor(&[&web]);
+
+    // Thirty creates at once over two projects and two agents, every plain field used.
+    let inputs: Vec<(Actor, String, NewCard)> = (0..30)
+        .map(|i| {
+            let who = if i % 3 == 0 {
+                other.clone()
+            } else {
+                me.clone()
+            };
+            let project = if i % 2 == 0 || i % 3 == 0 { &web } else { &ops };
+            let input = NewCard {
+                description: (i % 4 == 0).then(|| format!("  body {i}\n")),
+                priority: (i % 5 == 0).then(|| "Urgent".into()),
+                state: (i % 6 == 1).then(|| "in progress".into()),
+                start_date: (i % 7 == 0).then(|| "2026-12-01".into()),
+                target_date: (i % 7 == 0).then(|| "2027-01-31".into()),
+                ..plain(project, &format!("  card {i} ✓ "))
+            };
+            (who, format!("k-{i}"), input)
+        })
+        .collect();
+    let created = join_all(
+        inputs
+            .iter()
+            .map(|(who, key, input)| t.create_card(who, key, input)),
+    )
+    .await;
+    let mut keys = BTreeSet::new();
+    for ((who, key, input), card) in inputs.iter().zip(created) {
+        let card = card.unwrap_or_else(|e| panic!("{key}: {e:?}"));
+        assert_eq!(card.card.name, input.name.trim());
+        assert_eq!(
+            card.description,
+            input.description.clone().unwrap_or_default()
+        );
+        assert_eq!(card.card.project_id, input.project_id);
+        assert_eq!(card.history.len(), 1);
+        assert_eq!(card.history[0].new.as_deref(), Some(card.card.key.as_str()));
+        assert_eq!(
+            card.history[0].work_session,
+            who.work_session.map(|s| s.to_string())
+        );
+        assert!(
+            keys.insert(card.card.key.clone()),
+            "{} twice",
+            card.card.key
+        );
+        // Reading it back gives the very answer the create gave.
+        assert_eq!(t.get_card(who, &card.card.key).await.unwrap(), card);
+        // A retry replays it; the same key for other input is a conflict.
+        assert_eq!(t.create_card(who, key, input).await.unwrap(), card);
+        let changed = NewCard {
+            name: "changed".into(),
+            ..input.clone()
+        };
+        assert_eq!(
+            t.create_card(who, key, &changed).await.unwrap_err().code,
+            ErrorCode::Conflict
+        );
+    }
+    // Each project's numbers run 1..=n with no number given twice.
+    for (prefix, n) in [("WEB-", 20), ("OPS-", 10)] {
+        let numbers: BTreeSet<u32> = keys
+            .iter()
+            .filter_map(|k| k.strip_prefix(prefix)?.parse().ok())
+            .collect();
+        assert_eq!(numbers, (1..=n).collect(), "{prefix}");
+    }
+
+    // One key sent twice at once: one card. Grouped creates (Postgres) run one agent's
+    // creates in turn, so both callers get it; a lone create (SQLite) may instead tell
+    // the second caller to retry, and the retry gets it. One key sent at once with two
+    // inputs: one card, and the other caller a conflict (or a retry that is one).
+    let same = plain(&web, "same");
+    let twice = join_all([
+        t.create_card(&me, "k-twice", &same),
+        t.create_card(&me, "k-twice", &same),
+    ])
+    .await;
+    let first = t.create_card(&me, "k-twice", &same).await.unwrap();
+    for result in &twice {
+        match result {
+            Ok(card) => assert_eq!(card, &first),
+            Err(e) => {
+                assert_eq!(engine, Engine::Sqlite, "{e:?}");
+                assert_eq!(e.code, ErrorCode::Unavailable, "{e:?}");
+            }
+        }
+    }
+    let inputs = [plain(&web, "one"), plain(&web, "two")];
+    let clash = join_all(
+        inputs
+            .iter()
+            .map(|input| t.create_card(&me, "k-clash", input)),
+    )
+    .await;
+    let won: Vec<_> = clash.iter().filter(|r| r.is_ok()).collect();
+    assert_eq!(won.len(), 1, "{clash:?}");
+    for (input, result) in inputs.iter().zip(&clash) {
+        if let Err(e) = result {
+            if e.code == ErrorCode::Unavailable && engine == Engine::Sqlite {
+                let retried = t.create_card(&me, "k-clash", input).await.unwrap_err();
+                assert_eq!(retried.code, ErrorCode::Conflict, "{retried:?}");
+            } else {
+                assert_eq!(e.code, ErrorCode::Conflict, "{e:?}");
+            }
+        }
+    }
+
+    // A value only one create holds that the database cannot store fails that create
+    // alone; its neighbours are created.
+    let mut batch = vec![plain(&web, "bad\0name")];
+    batch.extend((0..5).map(|i| plain(&web, &format!("neighbour {i}"))));
+    let keys: Vec<String> = (0..batch.len()).map(|i| format!("k-n{i}")).collect();
+    let results = join_all(
+        batch
+            .iter()
+            .zip(&keys)
+            .map(|(input, key)| t.create_card(&me, key, input)),
+    )
+    .await;
+    for (input, result) in batch.iter().zip(&results).skip(1) {
+        let card = result.as_ref().unwrap();
+        assert_eq!(card.card.name, input.name);
+    }
+    if let Err(e) = &results[0] {
+        assert_eq!(e.code, ErrorCode::ValidationFailed, "{e:?}");
+    }
+
+    // Refusals are the lone path's: an ungranted project, an unknown state.
+    let e = t
+        .create_card(&other, "k-x", &plain(&ops, "no"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::ProjectNotGranted);
+    let unknown = NewCard {
+        state: Some("Nowhere".into()),
+        ..plain(&web, "no")
+    };
+    let e = t.create_card(&me, "k-y", &unknown).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::ValidationFailed);
+    assert!(e.valid.contains(&"In Progress".to_owned()), "{e:?}");
+    app.stop().await;
+}
+both_engines!(
+    creates_at_once_answer_as_alone_,
+    creates_at_once_answer_as_alone
+);
