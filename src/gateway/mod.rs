@@ -19,6 +19,7 @@
 //! call with the token fails on this replica.
 
 mod agents;
+mod keys;
 mod observed;
 mod profiles;
 mod sessions;
@@ -40,6 +41,7 @@ use crate::tasker::{Tasker, TaskerError};
 use crate::token::{TokenError, TokenHash};
 
 pub use agents::{CreateAgent, CreatedAgent};
+pub use keys::{Keys, KeysUnavailable};
 pub use observed::{Observed, Reported, WritesOn};
 pub use profiles::profile_loader;
 pub use sessions::{Finish, SessionDetail, SessionError, SessionView, Started, StopRequest};
@@ -77,6 +79,8 @@ pub struct Parts {
     pub auth: Authenticator,
     /// The Tasker, behind its call pool.
     pub tasker: Arc<dyn Tasker>,
+    /// Idempotency keys, claimed and settled in groups.
+    pub keys: Keys,
     authority: Authority,
     /// Serialises standing changes of one user in this process (`standing.rs`).
     standing_locks: Arc<standing::UserLocks>,
@@ -107,6 +111,7 @@ impl Gateway {
     ) -> Self {
         Self(Arc::new(Parts {
             config,
+            keys: Keys::start(Arc::clone(&store)),
             store,
             supervisor,
             auditor,

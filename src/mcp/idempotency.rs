@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use super::error::McpError;
 use super::pipeline::Call;
 use super::tools::Spec;
-use crate::store::{IdempotencyClaim, IdempotencyState};
+use crate::store::{IdempotencyClaim, IdempotencyState, Settlement};
 
 /// An in-flight claim older than this may be taken over by the same call (its holder
 /// crashed).
@@ -97,8 +97,7 @@ pub async fn claim<'a>(
         expires_at: now + call.gw.config.idempotency_ttl,
         stale_before: now - LEASE,
     };
-    let state = call.gw.store.idempotency_begin(&claim).await.map_err(|e| {
-        tracing::error!(error = %e, "the idempotency store failed");
+    let state = call.gw.keys.claim(claim).await.map_err(|_| {
         McpError::Unavailable(
             "the idempotency store is unavailable; retry with the same idempotency_key".into(),
         )
@@ -127,15 +126,17 @@ impl Held<'_> {
             tracing::error!(error = %e, "a tool result could not be encoded");
             unavailable()
         })?;
+        let settlement = Settlement {
+            agent_id: self.call.who.agent_id,
+            key: self.key.to_owned(),
+            response: stored,
+        };
         self.call
             .gw
-            .store
-            .idempotency_finish(self.call.who.agent_id, self.key, &stored)
+            .keys
+            .settle(settlement)
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "an idempotent result was not stored");
-                unavailable()
-            })
+            .map_err(|_| unavailable())
     }
 
     /// Frees the key: nothing to replay. A retry re-sends the same key to the Tasker,

@@ -139,15 +139,16 @@ pub trait Store: WorkSessionStore + UiStore + Send + Sync + std::fmt::Debug + 's
     /// Audit rows, newest first.
     async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>>;
 
-    /// Claims an idempotency key for a call, or reports what holds it.
-    async fn idempotency_begin(&self, claim: &IdempotencyClaim) -> StoreResult<IdempotencyState>;
-    /// Stores the finished call's response under its key.
-    async fn idempotency_finish(
+    /// Claims idempotency keys for calls, or reports what holds each: one state per
+    /// claim, in order. Fresh keys are claimed in one statement where the engine allows
+    /// (many calls' claims at once); the same key twice in `claims` is claimed by the
+    /// first and found in flight by the second.
+    async fn idempotency_begin(
         &self,
-        agent_id: Uuid,
-        key: &str,
-        response: &str,
-    ) -> StoreResult<()>;
+        claims: &[IdempotencyClaim],
+    ) -> StoreResult<Vec<IdempotencyState>>;
+    /// Stores finished calls' responses under their keys.
+    async fn idempotency_finish(&self, settled: &[Settlement]) -> StoreResult<()>;
     /// Releases a key whose call failed before doing anything, so a retry may run.
     async fn idempotency_abandon(&self, agent_id: Uuid, key: &str) -> StoreResult<()>;
     /// Deletes expired keys; returns how many.

@@ -4,6 +4,7 @@
 //! check), typed parameters where a null is bound, row and advisory locks, and arrays (`UNNEST`, `ANY`)
 //! for the batched writes. Everything else is [`SqlStore`]'s (`shared.rs`).
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,7 +14,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgQu
 use sqlx::Postgres;
 use uuid::Uuid;
 
-use super::shared::{claim_key_from, settle_key_from, Dialect, OwnerMove, SqlStore};
+use super::shared::{claim_key_from, Dialect, OwnerMove, SqlStore};
 use super::*;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -35,6 +36,10 @@ impl SqlStore<Postgres> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
+            // No ping before each use: it doubled the round trips of every statement
+            // (docs/DECISIONS.md). A dead connection fails its statement, is dropped,
+            // and the caller's retry gets a fresh one.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         let version: i64 =
@@ -69,8 +74,6 @@ impl Dialect for Postgres {
          ORDER BY id DESC LIMIT $4";
     const CLAIM_KEY: &'static str =
         claim_key_from!("(SELECT set_config('synchronous_commit', 'off', true)) AS lazily");
-    const SETTLE_KEY: &'static str =
-        settle_key_from!("(SELECT set_config('synchronous_commit', 'off', true)) AS lazily");
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR
@@ -140,6 +143,67 @@ impl Dialect for Postgres {
         .bind(key)
         .bind(latency)
         .bind(session)
+        .execute(pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One statement for the whole group, each column bound as one array and
+    /// `UNNEST`ed. A held key is left alone (the caller looks at it). The lease is the
+    /// group's oldest: a stale claim is taken over a few milliseconds later at worst.
+    async fn claim_keys(
+        pool: &PgPool,
+        claims: &[&IdempotencyClaim],
+    ) -> StoreResult<HashSet<(Uuid, String)>> {
+        let Some(stale_before) = claims.iter().map(|c| c.stale_before).min() else {
+            return Ok(HashSet::new());
+        };
+        let agents: Vec<Uuid> = claims.iter().map(|c| c.agent_id).collect();
+        let keys: Vec<&str> = claims.iter().map(|c| c.key.as_str()).collect();
+        let fingerprints: Vec<&[u8]> = claims.iter().map(|c| c.fingerprint.as_slice()).collect();
+        let nows: Vec<DateTime<Utc>> = claims.iter().map(|c| c.now).collect();
+        let expiries: Vec<DateTime<Utc>> = claims.iter().map(|c| c.expires_at).collect();
+        let claimed: Vec<(Uuid, String)> = sqlx::query_as(
+            "INSERT INTO idempotency_keys (agent_id, key, fingerprint, state, created_at, expires_at) \
+             SELECT u.agent_id, u.key, u.fingerprint, 'in_flight', u.created_at, u.expires_at \
+             FROM UNNEST($1::uuid[], $2::text[], $3::bytea[], $4::timestamptz[], $5::timestamptz[]) \
+               AS u(agent_id, key, fingerprint, created_at, expires_at), \
+             (SELECT set_config('synchronous_commit', 'off', true)) AS lazily \
+             ON CONFLICT (agent_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
+             state = 'in_flight', response = NULL, created_at = excluded.created_at, \
+             expires_at = excluded.expires_at \
+             WHERE idempotency_keys.expires_at < excluded.created_at \
+             OR (idempotency_keys.state = 'in_flight' AND idempotency_keys.created_at < $6 \
+                 AND idempotency_keys.fingerprint = excluded.fingerprint) \
+             RETURNING agent_id, key",
+        )
+        .bind(agents)
+        .bind(keys)
+        .bind(fingerprints)
+        .bind(nows)
+        .bind(expiries)
+        .bind(stale_before)
+        .fetch_all(pool)
+        .await?;
+        Ok(claimed.into_iter().collect())
+    }
+
+    /// One statement for the whole group, committed without waiting for the disk (the
+    /// outcome's audit row, next, waits for it).
+    async fn settle_keys(pool: &PgPool, settled: &[Settlement]) -> StoreResult<()> {
+        let agents: Vec<Uuid> = settled.iter().map(|s| s.agent_id).collect();
+        let keys: Vec<&str> = settled.iter().map(|s| s.key.as_str()).collect();
+        let responses: Vec<&str> = settled.iter().map(|s| s.response.as_str()).collect();
+        sqlx::query(
+            "UPDATE idempotency_keys SET state = 'done', response = u.response \
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS u(agent_id, key, response), \
+             (SELECT set_config('synchronous_commit', 'off', true)) AS lazily \
+             WHERE idempotency_keys.agent_id = u.agent_id AND idempotency_keys.key = u.key \
+             AND idempotency_keys.agent_id = ANY($1)",
+        )
+        .bind(agents)
+        .bind(keys)
+        .bind(responses)
         .execute(pool)
         .await?;
         Ok(())

@@ -13,6 +13,8 @@
 //! It is longer than the engine files because it is the whole store: one short method per
 //! `Store` method, in the trait's order, each one statement or transaction.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::{Migrate, Migrator};
@@ -76,14 +78,9 @@ pub trait Dialect: Database {
     const USER_FILTER: &'static str;
     /// Audit rows by agent (`$1`), since (`$2`), before id (`$3`), newest first, limit `$4`.
     const LIST_AUDIT: &'static str;
-    /// Claims an idempotency key ([`claim_key_from`]). Neither a claim nor a settlement
-    /// needs a disk flush of its own: the call's next step writes an audit row (its intent,
-    /// its outcome) whose commit waits for the flush, which makes every earlier commit
-    /// durable too. Postgres commits these two without waiting (`synchronous_commit` off
-    /// for that statement), so a keyed write waits for two flushes fewer.
+    /// Claims one idempotency key ([`claim_key_from`]), in a transaction that then reads
+    /// the holder if the claim did not take.
     const CLAIM_KEY: &'static str;
-    /// Stores a key's result (`$3`) ([`settle_key_from`]).
-    const SETTLE_KEY: &'static str;
 
     /// The engine's migrations.
     fn migrator() -> &'static Migrator;
@@ -94,6 +91,19 @@ pub trait Dialect: Database {
     /// Appends audit rows atomically, all or none, whatever their number (`rows` is not
     /// empty).
     async fn insert_audit(pool: &Pool<Self>, rows: &[AuditRow]) -> StoreResult<()>;
+    /// Claims the distinct keys `claims` in as few statements as the engine allows;
+    /// returns those it claimed (fresh, expired, or stale with the same call). Neither a
+    /// claim nor a settlement needs a disk flush of its own: the call's next step writes
+    /// an audit row (its intent, its outcome) whose commit waits for the flush, which
+    /// makes every earlier commit durable too. Postgres commits these two without
+    /// waiting (`synchronous_commit` off for that statement), so a keyed write waits for
+    /// two flushes fewer.
+    async fn claim_keys(
+        pool: &Pool<Self>,
+        claims: &[&IdempotencyClaim],
+    ) -> StoreResult<HashSet<(Uuid, String)>>;
+    /// Stores finished calls' responses under their keys (`settled` is not empty).
+    async fn settle_keys(pool: &Pool<Self>, settled: &[Settlement]) -> StoreResult<()>;
     /// Serialises changes of one user's standing until the caller's transaction ends
     /// (Postgres: an advisory lock on the user's id; SQLite: nothing, `BEGIN IMMEDIATE`
     /// already admits one writer at a time).
@@ -124,18 +134,6 @@ macro_rules! claim_key_from {
     };
 }
 pub(super) use claim_key_from;
-
-/// The statement that stores a key's result (see [`Dialect::SETTLE_KEY`]).
-macro_rules! settle_key_from {
-    ($from:literal) => {
-        concat!(
-            "UPDATE idempotency_keys SET state = 'done', response = $3 FROM ",
-            $from,
-            " WHERE agent_id = $1 AND key = $2"
-        )
-    };
-}
-pub(super) use settle_key_from;
 
 /// Revokes an agent's live tokens.
 pub(super) const REVOKE_TOKENS: &str =
@@ -191,6 +189,54 @@ where
         .fetch_all(&self.pool)
         .await?;
         assemble(agents, grants, tokens)
+    }
+}
+
+impl<DB> SqlStore<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'r> IdempotencyRow: FromRow<'r, DB::Row>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
+    /// Claims a key the group statement did not: one already held (a replay, a
+    /// mismatch, a call in flight), expired or stale, or claimed twice at once. The claim
+    /// and the read of the holder run in one transaction.
+    async fn claim_held(&self, c: &IdempotencyClaim) -> StoreResult<IdempotencyState> {
+        loop {
+            let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+            let claimed = sqlx::query(DB::CLAIM_KEY)
+                .bind(c.agent_id)
+                .bind(c.key.as_str())
+                .bind(c.fingerprint.as_slice())
+                .bind(c.now)
+                .bind(c.expires_at)
+                .bind(c.stale_before)
+                .execute(&mut *tx)
+                .await?;
+            if DB::rows_affected(&claimed) == 1 {
+                tx.commit().await?;
+                return Ok(IdempotencyState::Claimed);
+            }
+            let held: Option<IdempotencyRow> = sqlx::query_as(
+                "SELECT fingerprint, state, response FROM idempotency_keys \
+                 WHERE agent_id = $1 AND key = $2",
+            )
+            .bind(c.agent_id)
+            .bind(c.key.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            // None: the holder abandoned the key between our two statements (possible
+            // where the engine does not lock the row); it is free again, so claim anew.
+            if let Some(held) = held {
+                return held.state_for(&c.fingerprint);
+            }
+        }
     }
 }
 
@@ -450,63 +496,35 @@ where
             .await?)
     }
 
-    async fn idempotency_begin(&self, c: &IdempotencyClaim) -> StoreResult<IdempotencyState> {
-        // The common case, a fresh key, is one atomic statement: no transaction, one round
-        // trip. Only a key already held needs the insert and the read of the holder in
-        // one transaction.
-        // The claim statement with this claim's values (one place for both uses).
-        macro_rules! claim_key {
-            () => {
-                sqlx::query(DB::CLAIM_KEY)
-                    .bind(c.agent_id)
-                    .bind(c.key.as_str())
-                    .bind(c.fingerprint.as_slice())
-                    .bind(c.now)
-                    .bind(c.expires_at)
-                    .bind(c.stale_before)
-            };
-        }
-        let claimed = claim_key!().execute(&self.pool).await?;
-        if DB::rows_affected(&claimed) == 1 {
-            return Ok(IdempotencyState::Claimed);
-        }
-        loop {
-            let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
-            let claimed = claim_key!().execute(&mut *tx).await?;
-            if DB::rows_affected(&claimed) == 1 {
-                tx.commit().await?;
-                return Ok(IdempotencyState::Claimed);
-            }
-            let held: Option<IdempotencyRow> = sqlx::query_as(
-                "SELECT fingerprint, state, response FROM idempotency_keys \
-                 WHERE agent_id = $1 AND key = $2",
-            )
-            .bind(c.agent_id)
-            .bind(c.key.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            // None: the holder abandoned the key between our two statements (possible
-            // where the engine does not lock the row); it is free again, so claim anew.
-            if let Some(held) = held {
-                return held.state_for(&c.fingerprint);
+    async fn idempotency_begin(
+        &self,
+        claims: &[IdempotencyClaim],
+    ) -> StoreResult<Vec<IdempotencyState>> {
+        // The common case, fresh keys, is one statement for all the distinct keys
+        // (`Dialect::claim_keys`). A key already held, or the same key twice here, is
+        // looked at alone afterwards.
+        let mut seen = HashSet::new();
+        let distinct: Vec<&IdempotencyClaim> = claims
+            .iter()
+            .filter(|c| seen.insert((c.agent_id, c.key.as_str())))
+            .collect();
+        let mut claimed = DB::claim_keys(&self.pool, &distinct).await?;
+        let mut states = Vec::with_capacity(claims.len());
+        for c in claims {
+            if claimed.remove(&(c.agent_id, c.key.clone())) {
+                states.push(IdempotencyState::Claimed);
+            } else {
+                states.push(self.claim_held(c).await?);
             }
         }
+        Ok(states)
     }
 
-    async fn idempotency_finish(
-        &self,
-        agent_id: Uuid,
-        key: &str,
-        response: &str,
-    ) -> StoreResult<()> {
-        sqlx::query(DB::SETTLE_KEY)
-            .bind(agent_id)
-            .bind(key)
-            .bind(response)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    async fn idempotency_finish(&self, settled: &[Settlement]) -> StoreResult<()> {
+        if settled.is_empty() {
+            return Ok(());
+        }
+        DB::settle_keys(&self.pool, settled).await
     }
 
     async fn idempotency_abandon(&self, agent_id: Uuid, key: &str) -> StoreResult<()> {

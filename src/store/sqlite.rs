@@ -9,6 +9,7 @@
 //! the batched writes without arrays (audit rows chunked under the bind-parameter
 //! limit). Everything else is [`SqlStore`]'s (`shared.rs`).
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
-use super::shared::{claim_key_from, settle_key_from, Dialect, OwnerMove, SqlStore};
+use super::shared::{claim_key_from, Dialect, OwnerMove, SqlStore};
 use super::*;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -57,6 +58,10 @@ impl SqlStore<Sqlite> {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
+            // No ping before each use: it doubled the round trips of every statement
+            // (docs/DECISIONS.md). A dead connection fails its statement, is dropped,
+            // and the caller's retry gets a fresh one.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Ok(Self { pool })
@@ -75,7 +80,6 @@ impl Dialect for Sqlite {
          AND ($2 IS NULL OR at >= $2) AND ($3 IS NULL OR id < $3) \
          ORDER BY id DESC LIMIT $4";
     const CLAIM_KEY: &'static str = claim_key_from!("(SELECT 1) AS one_row");
-    const SETTLE_KEY: &'static str = settle_key_from!("(SELECT 1) AS one_row");
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR
@@ -93,6 +97,48 @@ impl Dialect for Sqlite {
             )
             .bind(id)
             .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One claim statement each, in one transaction: one commit for the group.
+    async fn claim_keys(
+        pool: &SqlitePool,
+        claims: &[&IdempotencyClaim],
+    ) -> StoreResult<HashSet<(Uuid, String)>> {
+        let mut claimed = HashSet::new();
+        let mut tx = pool.begin_with(Self::BEGIN_WRITE).await?;
+        for c in claims {
+            let done = sqlx::query(Self::CLAIM_KEY)
+                .bind(c.agent_id)
+                .bind(c.key.as_str())
+                .bind(c.fingerprint.as_slice())
+                .bind(c.now)
+                .bind(c.expires_at)
+                .bind(c.stale_before)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 1 {
+                claimed.insert((c.agent_id, c.key.clone()));
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// One update each, in one transaction: one commit for the group.
+    async fn settle_keys(pool: &SqlitePool, settled: &[Settlement]) -> StoreResult<()> {
+        let mut tx = pool.begin_with(Self::BEGIN_WRITE).await?;
+        for s in settled {
+            sqlx::query(
+                "UPDATE idempotency_keys SET state = 'done', response = $3 WHERE agent_id = $1 AND key = $2",
+            )
+            .bind(s.agent_id)
+            .bind(s.key.as_str())
+            .bind(s.response.as_str())
             .execute(&mut *tx)
             .await?;
         }

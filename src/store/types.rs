@@ -357,6 +357,17 @@ pub struct IdempotencyClaim {
     pub stale_before: DateTime<Utc>,
 }
 
+/// A finished keyed call's response, to store under its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    /// The agent.
+    pub agent_id: Uuid,
+    /// The key.
+    pub key: String,
+    /// The response, replayed to a retry.
+    pub response: String,
+}
+
 /// Who holds an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdempotencyState {

@@ -355,72 +355,63 @@ fn claim(agent: Uuid, key: &str, fp: u8, now: chrono::DateTime<Utc>) -> Idempote
     }
 }
 
+/// Claims one key alone.
+async fn begin(store: &dyn Store, claim: IdempotencyClaim) -> IdempotencyState {
+    let mut states = store.idempotency_begin(&[claim]).await.unwrap();
+    assert_eq!(states.len(), 1);
+    states.remove(0)
+}
+
+fn settlement(agent: Uuid, key: &str, response: &str) -> Settlement {
+    Settlement {
+        agent_id: agent,
+        key: key.into(),
+        response: response.into(),
+    }
+}
+
 async fn idempotency_keys_follow_stripe_semantics(engine: Engine) {
     let (store, _db) = fresh_store(engine).await;
     let agent = Uuid::new_v4();
     let now = Utc::now();
     assert_eq!(
-        store
-            .idempotency_begin(&claim(agent, "k1", 1, now))
-            .await
-            .unwrap(),
+        begin(&*store, claim(agent, "k1", 1, now)).await,
         IdempotencyState::Claimed
     );
     assert_eq!(
-        store
-            .idempotency_begin(&claim(agent, "k1", 1, now))
-            .await
-            .unwrap(),
+        begin(&*store, claim(agent, "k1", 1, now)).await,
         IdempotencyState::InFlight
     );
     assert_eq!(
-        store
-            .idempotency_begin(&claim(agent, "k1", 2, now))
-            .await
-            .unwrap(),
+        begin(&*store, claim(agent, "k1", 2, now)).await,
         IdempotencyState::Mismatch
     );
     // Keys are per agent.
     assert_eq!(
-        store
-            .idempotency_begin(&claim(Uuid::new_v4(), "k1", 2, now))
-            .await
-            .unwrap(),
+        begin(&*store, claim(Uuid::new_v4(), "k1", 2, now)).await,
         IdempotencyState::Claimed
     );
     store
-        .idempotency_finish(agent, "k1", r#"{"ok":1}"#)
+        .idempotency_finish(&[settlement(agent, "k1", r#"{"ok":1}"#)])
         .await
         .unwrap();
     assert_eq!(
-        store
-            .idempotency_begin(&claim(agent, "k1", 1, now))
-            .await
-            .unwrap(),
+        begin(&*store, claim(agent, "k1", 1, now)).await,
         IdempotencyState::Replay(r#"{"ok":1}"#.into())
     );
     assert_eq!(
-        store
-            .idempotency_begin(&claim(agent, "k1", 3, now))
-            .await
-            .unwrap(),
+        begin(&*store, claim(agent, "k1", 3, now)).await,
         IdempotencyState::Mismatch
     );
 
     // An abandoned claim frees the key.
     assert_eq!(
-        store
-            .idempotency_begin(&claim(agent, "k2", 1, now))
-            .await
-            .unwrap(),
+        begin(&*store, claim(agent, "k2", 1, now)).await,
         IdempotencyState::Claimed
     );
     store.idempotency_abandon(agent, "k2").await.unwrap();
     assert_eq!(
-        store
-            .idempotency_begin(&claim(agent, "k2", 1, now))
-            .await
-            .unwrap(),
+        begin(&*store, claim(agent, "k2", 1, now)).await,
         IdempotencyState::Claimed
     );
 
@@ -428,27 +419,53 @@ async fn idempotency_keys_follow_stripe_semantics(engine: Engine) {
     // by the same call.
     let later = now + Duration::minutes(5);
     assert_eq!(
-        store
-            .idempotency_begin(&claim(agent, "k2", 9, later))
-            .await
-            .unwrap(),
+        begin(&*store, claim(agent, "k2", 9, later)).await,
         IdempotencyState::Mismatch
     );
     assert_eq!(
-        store
-            .idempotency_begin(&claim(agent, "k2", 1, later))
-            .await
-            .unwrap(),
+        begin(&*store, claim(agent, "k2", 1, later)).await,
         IdempotencyState::Claimed
+    );
+
+    // Many claims at once (the gateway groups concurrent calls' claims): each gets what
+    // it would alone, in order; a key twice in one group is claimed once, then in flight.
+    let group = [
+        claim(agent, "k3", 1, later),
+        claim(agent, "k3", 1, later),
+        claim(agent, "k1", 1, later),
+        claim(agent, "k1", 4, later),
+        claim(agent, "k4", 1, later),
+    ];
+    assert_eq!(
+        store.idempotency_begin(&group).await.unwrap(),
+        [
+            IdempotencyState::Claimed,
+            IdempotencyState::InFlight,
+            IdempotencyState::Replay(r#"{"ok":1}"#.into()),
+            IdempotencyState::Mismatch,
+            IdempotencyState::Claimed,
+        ]
+    );
+    store
+        .idempotency_finish(&[settlement(agent, "k3", "3"), settlement(agent, "k4", "4")])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.idempotency_begin(&group[..2]).await.unwrap(),
+        [
+            IdempotencyState::Replay("3".into()),
+            IdempotencyState::Replay("3".into())
+        ]
+    );
+    assert_eq!(
+        begin(&*store, claim(agent, "k4", 1, later)).await,
+        IdempotencyState::Replay("4".into())
     );
 
     // Expired keys may be reused with anything, and are purged.
     let much_later = now + Duration::hours(25);
     assert_eq!(
-        store
-            .idempotency_begin(&claim(agent, "k1", 7, much_later))
-            .await
-            .unwrap(),
+        begin(&*store, claim(agent, "k1", 7, much_later)).await,
         IdempotencyState::Claimed
     );
     assert_eq!(
@@ -456,7 +473,7 @@ async fn idempotency_keys_follow_stripe_semantics(engine: Engine) {
             .purge_idempotency(now + Duration::days(30))
             .await
             .unwrap(),
-        3
+        5
     );
 }
 both_engines!(
