@@ -66,7 +66,7 @@ pub struct BatchConfig {
 impl Default for BatchConfig {
     fn default() -> Self {
         Self {
-            batchers: 2,
+            batchers: 1,
             mailbox: 1024,
             max_batch: 64,
             linger: Duration::ZERO,
