@@ -3,7 +3,8 @@
 //! Rows go through a pool of batching writer actors (`gateway_actors::WriterPool`): one
 //! insert per batch. [`Auditor::record`] returns only once the row's batch is durable —
 //! every write and every admin action uses it, so nothing is acknowledged before its
-//! audit row is on disk. [`Auditor::record_later`] lets read rows ride the next batch
+//! audit row is on disk — except a write's intent where the Tasker's own commit, in the
+//! same database, flushes it ([`Auditor::record_committed`]). [`Auditor::record_later`] lets read rows ride the next batch
 //! (which lingers up to `GATEWAY_AUDIT_READ_DELAY_MS` for more); [`Auditor::flush`] makes
 //! them durable before the log is read; [`Auditor::shutdown`] flushes whatever is queued.
 //!
@@ -18,10 +19,11 @@ use chrono::Utc;
 use gateway_actors::{BatchSink, WriteError, WriterConfig, WriterPool};
 use uuid::Uuid;
 
-use crate::store::{AuditRow, Outcome, Store};
+use crate::store::{AuditRow, Durability, Outcome, Store};
 
-/// Makes audit batches durable in the store, then tells the live-event hub.
-struct StoreSink(Arc<dyn Store>, crate::events::Hub);
+/// Makes audit batches durable in the store (or only committed, for the intents pool),
+/// then tells the live-event hub.
+struct StoreSink(Arc<dyn Store>, crate::events::Hub, Durability);
 
 impl BatchSink<AuditRow> for StoreSink {
     /// One insert for the batch. If the store refuses it, each row is tried alone, so one
@@ -41,7 +43,7 @@ impl BatchSink<AuditRow> for StoreSink {
 impl StoreSink {
     /// [`BatchSink::write`] without the live-event hook.
     async fn durable(&self, batch: &[AuditRow]) -> Result<(), String> {
-        let Err(batch_error) = self.0.insert_audit(batch).await else {
+        let Err(batch_error) = self.0.insert_audit(batch, self.2).await else {
             return Ok(());
         };
         if batch.len() == 1 {
@@ -49,7 +51,7 @@ impl StoreSink {
         }
         tracing::warn!(error = %batch_error, rows = batch.len(), "audit batch refused; writing its rows one by one");
         for row in batch {
-            if let Err(e) = self.0.insert_audit(std::slice::from_ref(row)).await {
+            if let Err(e) = self.0.insert_audit(std::slice::from_ref(row), self.2).await {
                 self.alone(row, &e.to_string()).await?;
             }
         }
@@ -69,7 +71,7 @@ impl StoreSink {
             ..row.clone()
         };
         self.0
-            .insert_audit(std::slice::from_ref(&escaped))
+            .insert_audit(std::slice::from_ref(&escaped), self.2)
             .await
             .map_err(|e| e.to_string())
     }
@@ -115,6 +117,8 @@ pub fn bounded(text: &str, max: usize) -> String {
 #[derive(Debug, Clone)]
 pub struct Auditor {
     pool: Arc<WriterPool<AuditRow>>,
+    /// Rows whose durability a later flushed commit provides ([`Auditor::record_committed`]).
+    committed: Arc<WriterPool<AuditRow>>,
     live: crate::events::Hub,
 }
 
@@ -133,7 +137,16 @@ impl Auditor {
         Self {
             pool: Arc::new(WriterPool::start(
                 "audit",
-                Arc::new(StoreSink(store, live.clone())),
+                Arc::new(StoreSink(
+                    Arc::clone(&store),
+                    live.clone(),
+                    Durability::Flushed,
+                )),
+                config,
+            )),
+            committed: Arc::new(WriterPool::start(
+                "audit-committed",
+                Arc::new(StoreSink(store, live.clone(), Durability::Committed)),
                 config,
             )),
             live,
@@ -150,6 +163,13 @@ impl Auditor {
         self.pool.write(row).await
     }
 
+    /// Writes `row` and waits until it is committed, not until it is on disk: for a
+    /// write's intent when the Tasker commits its change in the same database after it
+    /// (the embedded tracker on Postgres), whose flush makes the intent durable first.
+    pub async fn record_committed(&self, row: AuditRow) -> Result<(), WriteError> {
+        self.committed.write(row).await
+    }
+
     /// Queues `row` for the next batch without waiting for the flush.
     pub async fn record_later(&self, row: AuditRow) -> Result<(), WriteError> {
         self.pool.submit(row).await
@@ -158,6 +178,9 @@ impl Auditor {
     /// Makes every row queued so far durable, so that a reader of the audit log sees
     /// every call answered before it asked (read rows otherwise linger for their batch).
     pub async fn flush(&self) {
+        if let Err(e) = self.committed.flush().await {
+            tracing::warn!(error = %e, "committed audit rows could not be flushed before a read of the log");
+        }
         if let Err(e) = self.pool.flush().await {
             tracing::warn!(error = %e, "queued audit rows could not be flushed before a read of the log");
         }
@@ -165,6 +188,7 @@ impl Auditor {
 
     /// Flushes every queued row and stops the writers.
     pub async fn shutdown(&self) {
+        self.committed.shutdown().await;
         self.pool.shutdown().await;
     }
 }

@@ -134,8 +134,8 @@ pub trait Store: WorkSessionStore + UiStore + Send + Sync + std::fmt::Debug + 's
     /// What the agent actor needs: status, owner state, grants and rate.
     async fn agent_profile(&self, id: Uuid) -> StoreResult<Option<ProfileRecord>>;
 
-    /// Appends audit rows in one insert.
-    async fn insert_audit(&self, rows: &[AuditRow]) -> StoreResult<()>;
+    /// Appends audit rows in one insert, all or none, returning once `durability` says.
+    async fn insert_audit(&self, rows: &[AuditRow], durability: Durability) -> StoreResult<()>;
     /// Audit rows, newest first.
     async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>>;
 

@@ -98,7 +98,12 @@ impl Dialect for Postgres {
 
     /// One statement whatever the batch size: each column is bound as one array and
     /// `UNNEST`ed, so a batch takes 11 parameters, never near Postgres' 65,535.
-    async fn insert_audit(pool: &PgPool, rows: &[AuditRow]) -> StoreResult<()> {
+    /// `Committed` adds a `synchronous_commit` off for this statement's transaction only.
+    async fn insert_audit(
+        pool: &PgPool,
+        rows: &[AuditRow],
+        durability: Durability,
+    ) -> StoreResult<()> {
         let mut at = Vec::with_capacity(rows.len());
         let mut request_id = Vec::with_capacity(rows.len());
         let mut agent_id = Vec::with_capacity(rows.len());
@@ -125,26 +130,39 @@ impl Dialect for Postgres {
             latency.push(r.latency_us);
             session.push(r.work_session);
         }
-        sqlx::query(
-            "INSERT INTO audit (at, request_id, agent_id, owner_id, action, project_id, target, outcome, \
-             reason, idempotency_key, latency_us, work_session_id) \
-             SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], \
-             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::uuid[])",
-        )
-        .bind(at)
-        .bind(request_id)
-        .bind(agent_id)
-        .bind(owner_id)
-        .bind(action)
-        .bind(project_id)
-        .bind(target)
-        .bind(outcome)
-        .bind(reason)
-        .bind(key)
-        .bind(latency)
-        .bind(session)
-        .execute(pool)
-        .await?;
+        /// The insert, reading its rows from `$from` (the `UNNEST` named `u`).
+        macro_rules! insert_from {
+            ($from:literal) => {
+                concat!(
+                    "INSERT INTO audit (at, request_id, agent_id, owner_id, action, project_id, target, outcome, \
+                     reason, idempotency_key, latency_us, work_session_id) \
+                     SELECT u.* FROM UNNEST($1::timestamptz[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], \
+                     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::uuid[]) AS u",
+                    $from
+                )
+            };
+        }
+        let statement = match durability {
+            Durability::Flushed => insert_from!(""),
+            Durability::Committed => {
+                insert_from!(", (SELECT set_config('synchronous_commit', 'off', true)) AS lazily")
+            }
+        };
+        sqlx::query(statement)
+            .bind(at)
+            .bind(request_id)
+            .bind(agent_id)
+            .bind(owner_id)
+            .bind(action)
+            .bind(project_id)
+            .bind(target)
+            .bind(outcome)
+            .bind(reason)
+            .bind(key)
+            .bind(latency)
+            .bind(session)
+            .execute(pool)
+            .await?;
         Ok(())
     }
 

@@ -90,7 +90,11 @@ pub trait Dialect: Database {
     async fn touch_tokens(pool: &Pool<Self>, used: &[(Uuid, DateTime<Utc>)]) -> StoreResult<()>;
     /// Appends audit rows atomically, all or none, whatever their number (`rows` is not
     /// empty).
-    async fn insert_audit(pool: &Pool<Self>, rows: &[AuditRow]) -> StoreResult<()>;
+    async fn insert_audit(
+        pool: &Pool<Self>,
+        rows: &[AuditRow],
+        durability: Durability,
+    ) -> StoreResult<()>;
     /// Claims the distinct keys `claims` in as few statements as the engine allows;
     /// returns those it claimed (fresh, expired, or stale with the same call). Neither a
     /// claim nor a settlement needs a disk flush of its own: the call's next step writes
@@ -479,11 +483,11 @@ where
         Ok(Some(ProfileRecord { agent, owner }))
     }
 
-    async fn insert_audit(&self, rows: &[AuditRow]) -> StoreResult<()> {
+    async fn insert_audit(&self, rows: &[AuditRow], durability: Durability) -> StoreResult<()> {
         if rows.is_empty() {
             return Ok(());
         }
-        DB::insert_audit(&self.pool, rows).await
+        DB::insert_audit(&self.pool, rows, durability).await
     }
 
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {

@@ -148,7 +148,12 @@ impl Dialect for Sqlite {
 
     /// One transaction of multi-row `INSERT`s of [`AUDIT_ROWS_PER_INSERT`] rows each, so
     /// any batch stays under SQLite's bind-parameter limit and is still all-or-nothing.
-    async fn insert_audit(pool: &SqlitePool, rows: &[AuditRow]) -> StoreResult<()> {
+    /// Always flushed: SQLite's durability is the connection's, not the commit's.
+    async fn insert_audit(
+        pool: &SqlitePool,
+        rows: &[AuditRow],
+        _durability: Durability,
+    ) -> StoreResult<()> {
         let mut tx = pool.begin_with(Self::BEGIN_WRITE).await?;
         for chunk in rows.chunks(AUDIT_ROWS_PER_INSERT) {
             let mut insert = QueryBuilder::new(

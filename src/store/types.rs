@@ -357,6 +357,17 @@ pub struct IdempotencyClaim {
     pub stale_before: DateTime<Utc>,
 }
 
+/// When a write's commit returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Once the commit is on disk (the default for every audit row).
+    Flushed,
+    /// Once it is committed, without waiting for the disk: the next flushed commit on
+    /// the same database makes it durable too (one write-ahead log). Only for a row the
+    /// caller knows such a commit follows; SQLite treats it as `Flushed`.
+    Committed,
+}
+
 /// A finished keyed call's response, to store under its key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settlement {

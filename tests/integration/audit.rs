@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use agent_gateway::audit::{AuditEvent, Auditor};
-use agent_gateway::store::{AuditQuery, Outcome};
+use agent_gateway::store::{AuditQuery, Durability, Outcome};
 use gateway_actors::WriterConfig;
 
 use crate::both_engines;
@@ -124,7 +124,11 @@ async fn audit_pages_are_bounded_in_bytes(engine: Engine) {
             row
         })
         .collect();
-    app.gateway.store.insert_audit(&rows).await.unwrap();
+    app.gateway
+        .store
+        .insert_audit(&rows, Durability::Flushed)
+        .await
+        .unwrap();
     let mut seen = 0;
     let mut before: Option<i64> = None;
     for _ in 0..10 {

@@ -218,8 +218,14 @@ async fn audit_is_batched_paginated_and_append_only(engine: Engine) {
     let rows: Vec<AuditRow> = (0..25)
         .map(|i| audit_row(i, if i < 20 { Some(agent) } else { None }))
         .collect();
-    store.insert_audit(&rows).await.unwrap();
-    store.insert_audit(&[]).await.unwrap();
+    store
+        .insert_audit(&rows, Durability::Flushed)
+        .await
+        .unwrap();
+    store
+        .insert_audit(&[], Durability::Committed)
+        .await
+        .unwrap();
 
     let mut seen = Vec::new();
     let mut before = None;
@@ -307,7 +313,10 @@ async fn a_full_audit_batch_is_written_all_or_nothing(engine: Engine) {
     };
     let agent = Uuid::new_v4();
     let batch: Vec<AuditRow> = (0..10_000).map(|i| audit_row(i, Some(agent))).collect();
-    store.insert_audit(&batch).await.unwrap();
+    store
+        .insert_audit(&batch, Durability::Committed)
+        .await
+        .unwrap();
     assert_eq!(count().await, 10_000);
 
     // The database refuses the batch's very last row.
@@ -336,7 +345,10 @@ async fn a_full_audit_batch_is_written_all_or_nothing(engine: Engine) {
     let batch: Vec<AuditRow> = (10_000..20_000)
         .map(|i| audit_row(i, Some(agent)))
         .collect();
-    assert!(store.insert_audit(&batch).await.is_err());
+    assert!(store
+        .insert_audit(&batch, Durability::Flushed)
+        .await
+        .is_err());
     assert_eq!(count().await, 10_000, "a failed batch leaves no row behind");
 }
 both_engines!(
