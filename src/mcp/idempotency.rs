@@ -80,6 +80,8 @@ pub enum Claim<'a> {
 pub struct Held<'a> {
     call: Call<'a>,
     key: &'a str,
+    /// The claim as stored, for the settlement.
+    claim: IdempotencyClaim,
 }
 
 /// Claims `key` for this call.
@@ -97,13 +99,17 @@ pub async fn claim<'a>(
         expires_at: now + call.gw.config.idempotency_ttl,
         stale_before: now - LEASE,
     };
-    let state = call.gw.keys.claim(claim).await.map_err(|_| {
+    let state = call.gw.keys.claim(claim.clone()).await.map_err(|_| {
         McpError::Unavailable(
             "the idempotency store is unavailable; retry with the same idempotency_key".into(),
         )
     })?;
     match state {
-        IdempotencyState::Claimed => Ok(Claim::Fresh(Held { call: *call, key })),
+        IdempotencyState::Claimed => Ok(Claim::Fresh(Held {
+            call: *call,
+            key,
+            claim,
+        })),
         IdempotencyState::Replay(stored) => Ok(Claim::Replay(stored)),
         IdempotencyState::InFlight => Err(McpError::Rejected(format!(
             "A call with idempotency_key {key:?} is still in progress. Retry in a few seconds with the same key to get its result."
@@ -127,8 +133,7 @@ impl Held<'_> {
             unavailable()
         })?;
         let settlement = Settlement {
-            agent_id: self.call.who.agent_id,
-            key: self.key.to_owned(),
+            claim: self.claim,
             response: stored,
         };
         self.call

@@ -4,7 +4,7 @@
 //! check), typed parameters where a null is bound, row and advisory locks, and arrays (`UNNEST`, `ANY`)
 //! for the batched writes. Everything else is [`SqlStore`]'s (`shared.rs`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -207,21 +207,42 @@ impl Dialect for Postgres {
     }
 
     /// One statement for the whole group, committed without waiting for the disk (the
-    /// outcome's audit row, next, waits for it).
+    /// outcome's audit row, next, waits for it). An upsert rather than an `UPDATE … FROM`:
+    /// conflict arbitration always goes through the primary key, whereas a join plan
+    /// prepared while the table was small scanned it whole on every settlement as it
+    /// grew (0.67 ms a statement in a fresh database). A key whose row is gone is
+    /// stored as its claim had it, done.
     async fn settle_keys(pool: &PgPool, settled: &[Settlement]) -> StoreResult<()> {
-        let agents: Vec<Uuid> = settled.iter().map(|s| s.agent_id).collect();
-        let keys: Vec<&str> = settled.iter().map(|s| s.key.as_str()).collect();
+        // One row per key: an upsert may not touch a row twice (the last one wins, as
+        // two updates in turn would).
+        let mut last: HashMap<(Uuid, &str), &Settlement> = HashMap::new();
+        for s in settled {
+            last.insert((s.claim.agent_id, s.claim.key.as_str()), s);
+        }
+        let settled: Vec<&Settlement> = last.into_values().collect();
+        let agents: Vec<Uuid> = settled.iter().map(|s| s.claim.agent_id).collect();
+        let keys: Vec<&str> = settled.iter().map(|s| s.claim.key.as_str()).collect();
+        let fingerprints: Vec<&[u8]> = settled
+            .iter()
+            .map(|s| s.claim.fingerprint.as_slice())
+            .collect();
         let responses: Vec<&str> = settled.iter().map(|s| s.response.as_str()).collect();
+        let claimed: Vec<DateTime<Utc>> = settled.iter().map(|s| s.claim.now).collect();
+        let expiries: Vec<DateTime<Utc>> = settled.iter().map(|s| s.claim.expires_at).collect();
         sqlx::query(
-            "UPDATE idempotency_keys SET state = 'done', response = u.response \
-             FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS u(agent_id, key, response), \
+            "INSERT INTO idempotency_keys (agent_id, key, fingerprint, state, response, created_at, expires_at) \
+             SELECT u.agent_id, u.key, u.fingerprint, 'done', u.response, u.created_at, u.expires_at \
+             FROM UNNEST($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::timestamptz[], $6::timestamptz[]) \
+               AS u(agent_id, key, fingerprint, response, created_at, expires_at), \
              (SELECT set_config('synchronous_commit', 'off', true)) AS lazily \
-             WHERE idempotency_keys.agent_id = u.agent_id AND idempotency_keys.key = u.key \
-             AND idempotency_keys.agent_id = ANY($1)",
+             ON CONFLICT (agent_id, key) DO UPDATE SET state = 'done', response = excluded.response",
         )
         .bind(agents)
         .bind(keys)
+        .bind(fingerprints)
         .bind(responses)
+        .bind(claimed)
+        .bind(expiries)
         .execute(pool)
         .await?;
         Ok(())

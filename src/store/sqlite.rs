@@ -129,16 +129,22 @@ impl Dialect for Sqlite {
         Ok(claimed)
     }
 
-    /// One update each, in one transaction: one commit for the group.
+    /// One upsert each, in one transaction: one commit for the group. A key whose row
+    /// is gone is stored as its claim had it, done (as on Postgres).
     async fn settle_keys(pool: &SqlitePool, settled: &[Settlement]) -> StoreResult<()> {
         let mut tx = pool.begin_with(Self::BEGIN_WRITE).await?;
         for s in settled {
             sqlx::query(
-                "UPDATE idempotency_keys SET state = 'done', response = $3 WHERE agent_id = $1 AND key = $2",
+                "INSERT INTO idempotency_keys (agent_id, key, fingerprint, state, response, created_at, expires_at) \
+                 VALUES ($1, $2, $3, 'done', $4, $5, $6) \
+                 ON CONFLICT (agent_id, key) DO UPDATE SET state = 'done', response = excluded.response",
             )
-            .bind(s.agent_id)
-            .bind(s.key.as_str())
+            .bind(s.claim.agent_id)
+            .bind(s.claim.key.as_str())
+            .bind(s.claim.fingerprint.as_slice())
             .bind(s.response.as_str())
+            .bind(s.claim.now)
+            .bind(s.claim.expires_at)
             .execute(&mut *tx)
             .await?;
         }

@@ -368,13 +368,12 @@ pub enum Durability {
     Committed,
 }
 
-/// A finished keyed call's response, to store under its key.
+/// A finished keyed call's response, to store under its key: the call's claim, and
+/// what it answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settlement {
-    /// The agent.
-    pub agent_id: Uuid,
-    /// The key.
-    pub key: String,
+    /// The claim the call held (the key is stored as claimed should its row be gone).
+    pub claim: IdempotencyClaim,
     /// The response, replayed to a retry.
     pub response: String,
 }

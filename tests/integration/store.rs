@@ -376,8 +376,7 @@ async fn begin(store: &dyn Store, claim: IdempotencyClaim) -> IdempotencyState {
 
 fn settlement(agent: Uuid, key: &str, response: &str) -> Settlement {
     Settlement {
-        agent_id: agent,
-        key: key.into(),
+        claim: claim(agent, key, 1, Utc::now()),
         response: response.into(),
     }
 }
@@ -474,6 +473,16 @@ async fn idempotency_keys_follow_stripe_semantics(engine: Engine) {
         IdempotencyState::Replay("4".into())
     );
 
+    // A settlement whose key's row is gone stores it, done, as its claim had it.
+    store
+        .idempotency_finish(&[settlement(agent, "k5", "5")])
+        .await
+        .unwrap();
+    assert_eq!(
+        begin(&*store, claim(agent, "k5", 1, later)).await,
+        IdempotencyState::Replay("5".into())
+    );
+
     // Expired keys may be reused with anything, and are purged.
     let much_later = now + Duration::hours(25);
     assert_eq!(
@@ -485,7 +494,7 @@ async fn idempotency_keys_follow_stripe_semantics(engine: Engine) {
             .purge_idempotency(now + Duration::days(30))
             .await
             .unwrap(),
-        5
+        6
     );
 }
 both_engines!(
