@@ -36,6 +36,22 @@ pub use sessions::{
     SessionState, StateFilter, WorkSessionRecord, WorkSessionStore,
 };
 pub use shared::SqlStore;
+
+/// A pool's `before_acquire` check: a connection still inside a transaction is closed
+/// rather than reused. A call cancelled mid-transaction (its client gone, a timeout)
+/// leaves its rollback to the driver; on SQLite that rollback fails while a cancelled
+/// statement is still active, and the connection stayed in the transaction for good:
+/// every later `BEGIN` on it failed ("non-zero transaction depth").
+pub(crate) fn outside_transaction<C: sqlx::Connection>(
+    conn: &mut C,
+    _: sqlx::pool::PoolConnectionMetadata,
+) -> futures::future::BoxFuture<'_, Result<bool, sqlx::Error>> {
+    let usable = !conn.is_in_transaction();
+    if !usable {
+        tracing::warn!("a pooled connection was left inside a transaction; closing it");
+    }
+    Box::pin(std::future::ready(Ok(usable)))
+}
 pub use standing::{
     AgentMove, CurrentUser, EventReceipt, StandingPlan, StandingRule, StandingWrite,
     StandingWritten,

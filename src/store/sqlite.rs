@@ -62,6 +62,7 @@ impl SqlStore<Sqlite> {
             // (docs/DECISIONS.md). A dead connection fails its statement, is dropped,
             // and the caller's retry gets a fresh one.
             .test_before_acquire(false)
+            .before_acquire(crate::store::outside_transaction)
             .connect_with(options)
             .await?;
         Ok(Self { pool })

@@ -174,6 +174,7 @@ impl EmbeddedTasker {
             // (docs/DECISIONS.md). A dead connection fails its statement, is dropped,
             // and the caller's retry gets a fresh one.
             .test_before_acquire(false)
+            .before_acquire(crate::store::outside_transaction)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {

@@ -178,3 +178,42 @@ both_engines!(
     creates_at_once_answer_as_alone_,
     creates_at_once_answer_as_alone
 );
+
+/// Writes cut off at any point (a client gone, a timeout) leave no pooled connection
+/// stuck inside their transaction: every later write still runs.
+async fn cancelled_writes_leave_the_pool_usable(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let web = app.project("WEB", &[]).await;
+    let t = app.embedded.clone().unwrap();
+    let me = actor(&[&web]);
+    let labelled = |i: usize| NewCard {
+        description: Some("x".repeat(i % 2000)),
+        ..plain(&web, &format!("cut {i}"))
+    };
+    for i in 0..300usize {
+        let input = labelled(i);
+        let key = format!("k-cut-{i}");
+        let cut = std::time::Duration::from_micros((i as u64 * 37) % 3_000);
+        let _ = tokio::time::timeout(cut, t.create_card(&me, &key, &input)).await;
+    }
+    // More creates at once than the pool has connections: each must find a usable one.
+    let inputs: Vec<NewCard> = (0..24)
+        .map(|i| plain(&web, &format!("after {i}")))
+        .collect();
+    let keys: Vec<String> = (0..24).map(|i| format!("k-after-{i}")).collect();
+    let after = join_all(
+        inputs
+            .iter()
+            .zip(&keys)
+            .map(|(input, key)| t.create_card(&me, key, input)),
+    )
+    .await;
+    for (key, result) in keys.iter().zip(after) {
+        result.unwrap_or_else(|e| panic!("{key}: {e:?}"));
+    }
+    app.stop().await;
+}
+both_engines!(
+    cancelled_writes_leave_the_pool_usable_,
+    cancelled_writes_leave_the_pool_usable
+);
