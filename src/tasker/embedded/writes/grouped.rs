@@ -2,14 +2,14 @@
 //!
 //! A `create_card` with no labels, assignees, parent or blocks (what agents create most)
 //! is checked and resolved by its caller as any create is, then handed to a batcher
-//! ([`gateway_actors::Batcher`]): the creates queued meanwhile run together in three
+//! ([`gateway_actors::Batcher`]): the creates queued meanwhile run together in two
 //! statements, whatever their number —
 //!
-//! 1. the replay check of all their idempotency keys;
-//! 2. their card numbers, each project's counter bumped once for all its new cards
-//!    (committed without waiting for the disk, as a lone create's number is: the cards
-//!    that use the numbers commit after it, synchronously);
-//! 3. one statement inserting the cards, their `created` history entries and their
+//! 1. the replay check of all their idempotency keys, and the card numbers of the
+//!    others, each project's counter bumped once for all its new cards (committed
+//!    without waiting for the disk, as a lone create's number is: the cards that use
+//!    the numbers commit after it, synchronously);
+//! 2. one statement inserting the cards, their `created` history entries and their
 //!    stored responses (data-modifying `WITH` over `json_to_recordset`): atomic on its
 //!    own, one commit, one flush.
 //!
@@ -106,43 +106,70 @@ fn lost() -> TaskerResult<CardDetail> {
 }
 
 impl Grouped {
-    /// Runs `creates` (distinct keys) in three statements. `Err` means nothing was
+    /// Runs `creates` (distinct keys) in two statements. `Err` means nothing was
     /// created; `Ok` holds each create's answer: a replay, a conflict, or the new card.
     async fn together(&self, creates: &[Prepared]) -> TaskerResult<Vec<TaskerResult<CardDetail>>> {
         let mut conn = self.pool.acquire().await.map_err(db_error)?;
-        // 1. Replays.
-        let keys: Vec<_> = creates
+        // 1 and 2. In one statement: the group's replays (each key looked up on its own
+        // through the primary key; the `LIMIT` keeps the planner from turning the lookups
+        // into a join that scans the table), and the numbers of the others, each
+        // project's counter moved once by its count of new cards.
+        let wanted: Vec<_> = creates
             .iter()
-            .map(|c| json!({"agent_id": c.actor.agent_id.to_string(), "key": c.key}))
-            .collect();
-        let stored: HashMap<(String, String), (String, String)> = sqlx::query(
-            // Each key looked up on its own through the primary key (the `LIMIT` keeps
-            // the planner from turning the lookups into a join that scans the table).
-            "SELECT x.agent_id, x.key, r.fingerprint, r.response \
-             FROM json_to_recordset($1::json) AS x(agent_id text, key text) \
-             JOIN LATERAL (SELECT fingerprint, response FROM tracker_requests \
-               WHERE agent_id = x.agent_id AND key = x.key LIMIT 1) AS r ON true",
-        )
-        .bind(serde_json::Value::Array(keys).to_string())
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_error)?
-        .iter()
-        .map(|row| {
-            Ok((
-                (row.try_get("agent_id")?, row.try_get("key")?),
-                (row.try_get("fingerprint")?, row.try_get("response")?),
-            ))
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(db_error)?;
-        let mut answers: Vec<Option<TaskerResult<CardDetail>>> = creates
-            .iter()
-            .map(|c| {
-                let (fp, response) = stored.get(&(c.actor.agent_id.to_string(), c.key.clone()))?;
-                Some(stored_answer(&c.key, &c.fp, fp, response))
+            .enumerate()
+            .map(|(i, c)| {
+                json!({"i": i, "agent_id": c.actor.agent_id.to_string(), "key": c.key,
+                       "project_id": c.facts.project.id})
             })
             .collect();
+        let rows = sqlx::query(
+            "WITH x AS (SELECT * FROM json_to_recordset($1::json) \
+                 AS x(i bigint, agent_id text, key text, project_id text)), \
+             seen AS (SELECT x.i, r.fingerprint, r.response FROM x \
+               JOIN LATERAL (SELECT fingerprint, response FROM tracker_requests \
+                 WHERE agent_id = x.agent_id AND key = x.key LIMIT 1) AS r ON true), \
+             counts AS (SELECT project_id, count(*) AS n FROM x \
+               WHERE x.i NOT IN (SELECT i FROM seen) GROUP BY project_id), \
+             bumped AS (UPDATE tracker_projects SET next_sequence = next_sequence + counts.n \
+               FROM counts, (SELECT set_config('synchronous_commit', 'off', true)) AS lazily \
+               WHERE tracker_projects.id = counts.project_id \
+               RETURNING tracker_projects.id, next_sequence - counts.n AS first) \
+             SELECT i, fingerprint, response, NULL AS project_id, NULL::bigint AS first FROM seen \
+             UNION ALL SELECT NULL, NULL, NULL, id, first FROM bumped",
+        )
+        .bind(serde_json::Value::Array(wanted).to_string())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?;
+        let mut answers: Vec<Option<TaskerResult<CardDetail>>> =
+            creates.iter().map(|_| None).collect();
+        let mut next: HashMap<String, i64> = HashMap::new();
+        for row in &rows {
+            let replayed: Option<i64> = row.try_get("i").map_err(db_error)?;
+            match replayed.and_then(|i| usize::try_from(i).ok()) {
+                Some(i) if i < creates.len() => {
+                    let fp: String = row.try_get("fingerprint").map_err(db_error)?;
+                    let response: String = row.try_get("response").map_err(db_error)?;
+                    answers[i] = Some(stored_answer(
+                        &creates[i].key,
+                        &creates[i].fp,
+                        &fp,
+                        &response,
+                    ));
+                }
+                Some(_) => {
+                    return Err(TaskerError::unavailable(
+                        "a replay answered an unknown create",
+                    ))
+                }
+                None => {
+                    next.insert(
+                        row.try_get("project_id").map_err(db_error)?,
+                        row.try_get("first").map_err(db_error)?,
+                    );
+                }
+            }
+        }
         let fresh: Vec<usize> = (0..creates.len())
             .filter(|i| answers[*i].is_none())
             .collect();
@@ -152,33 +179,6 @@ impl Grouped {
                 .map(|a| a.unwrap_or_else(lost))
                 .collect());
         }
-        // 2. Numbers: each project's counter moved once by its count of new cards.
-        let mut counts: Vec<(&str, i64)> = Vec::new();
-        for &i in &fresh {
-            let project = creates[i].facts.project.id.as_str();
-            match counts.iter_mut().find(|(p, _)| *p == project) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((project, 1)),
-            }
-        }
-        let bumps: Vec<_> = counts
-            .iter()
-            .map(|(id, n)| json!({"id": id, "n": n}))
-            .collect();
-        let mut next: HashMap<String, i64> = sqlx::query(
-            "UPDATE tracker_projects SET next_sequence = next_sequence + x.n \
-             FROM json_to_recordset($1::json) AS x(id text, n bigint), \
-             (SELECT set_config('synchronous_commit', 'off', true)) AS lazily \
-             WHERE tracker_projects.id = x.id RETURNING tracker_projects.id, next_sequence - x.n AS first",
-        )
-        .bind(serde_json::Value::Array(bumps).to_string())
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_error)?
-        .iter()
-        .map(|row| Ok((row.try_get("id")?, row.try_get("first")?)))
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(db_error)?;
         // 3. The cards, their history and their stored responses, in one statement.
         let now = now_ms();
         let (mut cards, mut history, mut requests) = (Vec::new(), Vec::new(), Vec::new());
