@@ -16,13 +16,13 @@
 //! batcher starts again on the same mailbox.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use crate::mailboxes::{Mailboxes, Refused};
 use crate::panic::{catch, RestartPolicy, Restarts};
 use crate::tasks::Tasks;
 
@@ -82,17 +82,15 @@ struct Request<T, R> {
 
 /// A set of batchers over one [`BatchRun`]. Cheap to share behind an `Arc`.
 pub struct Batcher<T, R> {
-    senders: Vec<mpsc::Sender<Request<T, R>>>,
-    next: AtomicUsize,
+    mailboxes: Mailboxes<Request<T, R>>,
     stop: watch::Sender<bool>,
     tasks: Tasks,
-    mailbox_wait: Duration,
 }
 
 impl<T, R> std::fmt::Debug for Batcher<T, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Batcher")
-            .field("batchers", &self.senders.len())
+            .field("batchers", &self.mailboxes.len())
             .finish()
     }
 }
@@ -119,46 +117,39 @@ impl<T: Send + 'static, R: Send + 'static> Batcher<T, R> {
             })
             .collect();
         Self {
-            senders,
-            next: AtomicUsize::new(0),
+            mailboxes: Mailboxes::new(senders, config.mailbox_wait),
             stop,
             tasks,
-            mailbox_wait: config.mailbox_wait,
         }
     }
 
     /// Queues `item` with the next batcher in turn and waits for its result.
     pub async fn call(&self, item: T) -> Result<R, BatchError> {
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        self.call_on(start, item).await
+        self.call_on(None, item).await
     }
 
     /// Queues `item` with the batcher `route` names (modulo their number) and waits for
     /// its result: requests of one route run in order, never in two batches at once.
     pub async fn call_routed(&self, route: u64, item: T) -> Result<R, BatchError> {
-        let n = self.senders.len() as u64;
-        self.call_on((route % n.max(1)) as usize, item).await
+        let n = self.mailboxes.len().max(1) as u64;
+        self.call_on(Some((route % n) as usize), item).await
     }
 
-    async fn call_on(&self, start: usize, item: T) -> Result<R, BatchError> {
+    async fn call_on(&self, batcher: Option<usize>, item: T) -> Result<R, BatchError> {
         if *self.stop.borrow() {
             return Err(BatchError::Closed);
         }
         let (reply, answer) = oneshot::channel();
-        let mut request = Request { item, reply };
-        let n = self.senders.len();
-        for offset in 0..n {
-            let tx = &self.senders[(start + offset) % n];
-            match tx.send_timeout(request, self.mailbox_wait).await {
-                Ok(()) => return answer.await.map_err(|_| BatchError::Dropped),
-                Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
-                    return Err(BatchError::Overloaded)
-                }
-                // That batcher gave up after repeated panics: try the next one.
-                Err(mpsc::error::SendTimeoutError::Closed(back)) => request = back,
-            }
+        let request = Request { item, reply };
+        let sent = match batcher {
+            Some(index) => self.mailboxes.send_from(index, request).await,
+            None => self.mailboxes.send(request).await,
+        };
+        match sent {
+            Ok(()) => answer.await.map_err(|_| BatchError::Dropped),
+            Err(Refused::Overloaded) => Err(BatchError::Overloaded),
+            Err(Refused::Closed) => Err(BatchError::Closed),
         }
-        Err(BatchError::Closed)
     }
 
     /// Stops accepting requests, runs everything queued, and waits for the batchers.

@@ -29,6 +29,7 @@
 pub mod agent;
 pub mod batch;
 pub mod calls;
+mod mailboxes;
 pub mod panic;
 pub mod revocation;
 pub mod supervisor;

@@ -16,13 +16,13 @@
 //! writer starts again on the same mailbox.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use crate::mailboxes::{Mailboxes, Refused};
 use crate::panic::{catch, RestartPolicy, Restarts};
 use crate::tasks::Tasks;
 
@@ -92,17 +92,15 @@ struct Item<T> {
 
 /// A pool of writer actors for rows of type `T`. Cheap to share behind an `Arc`.
 pub struct WriterPool<T> {
-    senders: Vec<mpsc::Sender<Item<T>>>,
-    next: AtomicUsize,
+    mailboxes: Mailboxes<Item<T>>,
     stop: watch::Sender<bool>,
     tasks: Tasks,
-    mailbox_wait: Duration,
 }
 
 impl<T> std::fmt::Debug for WriterPool<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WriterPool")
-            .field("writers", &self.senders.len())
+            .field("writers", &self.mailboxes.len())
             .finish()
     }
 }
@@ -125,11 +123,9 @@ impl<T: Send + 'static> WriterPool<T> {
             })
             .collect();
         Self {
-            senders,
-            next: AtomicUsize::new(0),
+            mailboxes: Mailboxes::new(senders, config.mailbox_wait),
             stop,
             tasks,
-            mailbox_wait: config.mailbox_wait,
         }
     }
 
@@ -147,14 +143,14 @@ impl<T: Send + 'static> WriterPool<T> {
     /// Waits until every row queued before this call is durable (or its batch failed):
     /// a reader of the store then sees them all.
     pub async fn flush(&self) -> Result<(), WriteError> {
-        let mut waits = Vec::with_capacity(self.senders.len());
-        for tx in &self.senders {
+        let mut waits = Vec::with_capacity(self.mailboxes.len());
+        for tx in self.mailboxes.all() {
             let (ack, done) = oneshot::channel();
             let marker = Item {
                 row: None,
                 ack: Some(ack),
             };
-            match tx.send_timeout(marker, self.mailbox_wait).await {
+            match tx.send_timeout(marker, self.mailboxes.wait()).await {
                 Ok(()) => waits.push(done),
                 Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
                     return Err(WriteError::Overloaded)
@@ -179,24 +175,17 @@ impl<T: Send + 'static> WriterPool<T> {
         .await
     }
 
-    async fn enqueue(&self, mut item: Item<T>) -> Result<(), WriteError> {
+    async fn enqueue(&self, item: Item<T>) -> Result<(), WriteError> {
         if *self.stop.borrow() {
             return Err(WriteError::Closed);
         }
-        let n = self.senders.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        for offset in 0..n {
-            let tx = &self.senders[(start + offset) % n];
-            match tx.send_timeout(item, self.mailbox_wait).await {
-                Ok(()) => return Ok(()),
-                Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
-                    return Err(WriteError::Overloaded)
-                }
-                // That writer gave up after repeated panics: try the next one.
-                Err(mpsc::error::SendTimeoutError::Closed(back)) => item = back,
-            }
-        }
-        Err(WriteError::Closed)
+        self.mailboxes
+            .send(item)
+            .await
+            .map_err(|refused| match refused {
+                Refused::Overloaded => WriteError::Overloaded,
+                Refused::Closed => WriteError::Closed,
+            })
     }
 
     /// Stops accepting rows, flushes everything queued, and waits for the writers.

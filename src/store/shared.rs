@@ -139,6 +139,21 @@ macro_rules! claim_key_from {
 }
 pub(super) use claim_key_from;
 
+/// [`Dialect::CLAIM_KEY`] bound to one claim's values (`$1` to `$6`, in its order).
+macro_rules! claim_key {
+    ($dialect:ty, $claim:expr) => {{
+        let c: &IdempotencyClaim = $claim;
+        sqlx::query(<$dialect as Dialect>::CLAIM_KEY)
+            .bind(c.agent_id)
+            .bind(c.key.as_str())
+            .bind(c.fingerprint.as_slice())
+            .bind(c.now)
+            .bind(c.expires_at)
+            .bind(c.stale_before)
+    }};
+}
+pub(super) use claim_key;
+
 /// Revokes an agent's live tokens.
 pub(super) const REVOKE_TOKENS: &str =
     "UPDATE tokens SET revoked_at = $2 WHERE agent_id = $1 AND revoked_at IS NULL";
@@ -213,15 +228,7 @@ where
     async fn claim_held(&self, c: &IdempotencyClaim) -> StoreResult<IdempotencyState> {
         loop {
             let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
-            let claimed = sqlx::query(DB::CLAIM_KEY)
-                .bind(c.agent_id)
-                .bind(c.key.as_str())
-                .bind(c.fingerprint.as_slice())
-                .bind(c.now)
-                .bind(c.expires_at)
-                .bind(c.stale_before)
-                .execute(&mut *tx)
-                .await?;
+            let claimed = claim_key!(DB, c).execute(&mut *tx).await?;
             if DB::rows_affected(&claimed) == 1 {
                 tx.commit().await?;
                 return Ok(IdempotencyState::Claimed);

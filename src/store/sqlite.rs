@@ -23,7 +23,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
-use super::shared::{claim_key_from, Dialect, OwnerMove, SqlStore};
+use super::shared::{claim_key, claim_key_from, Dialect, OwnerMove, SqlStore};
 use super::*;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -113,15 +113,7 @@ impl Dialect for Sqlite {
         let mut claimed = HashSet::new();
         let mut tx = pool.begin_with(Self::BEGIN_WRITE).await?;
         for c in claims {
-            let done = sqlx::query(Self::CLAIM_KEY)
-                .bind(c.agent_id)
-                .bind(c.key.as_str())
-                .bind(c.fingerprint.as_slice())
-                .bind(c.now)
-                .bind(c.expires_at)
-                .bind(c.stale_before)
-                .execute(&mut *tx)
-                .await?;
+            let done = claim_key!(Self, c).execute(&mut *tx).await?;
             if done.rows_affected() == 1 {
                 claimed.insert((c.agent_id, c.key.clone()));
             }
