@@ -104,20 +104,17 @@ impl<T: Send + 'static, R: Send + 'static> Batcher<T, R> {
     ) -> Self {
         let (stop, _) = watch::channel(false);
         let tasks = Tasks::new(name);
-        let senders = (0..config.batchers.max(1))
-            .map(|index| {
-                let (tx, rx) = mpsc::channel(config.mailbox.max(1));
-                let batcher = Worker {
-                    name: format!("{name}-batcher-{index}"),
-                    runner: Arc::clone(&runner),
-                    config,
-                };
-                tasks.spawn(batcher.run(rx, stop.subscribe()));
-                tx
-            })
-            .collect();
+        let limits = (config.batchers, config.mailbox, config.mailbox_wait);
+        let mailboxes = Mailboxes::start(limits, &tasks, |index, rx| {
+            let batcher = Worker {
+                name: format!("{name}-batcher-{index}"),
+                runner: Arc::clone(&runner),
+                config,
+            };
+            batcher.run(rx, stop.subscribe())
+        });
         Self {
-            mailboxes: Mailboxes::new(senders, config.mailbox_wait),
+            mailboxes,
             stop,
             tasks,
         }

@@ -3,10 +3,13 @@
 //! actor has given up after repeated panics. A full mailbox is waited on for a bounded
 //! time (backpressure), never skipped: a caller is slowed, not answered out of order.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+
+use crate::tasks::Tasks;
 
 /// Why no mailbox took a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +35,27 @@ impl<M> Mailboxes<M> {
             next: AtomicUsize::new(0),
             wait,
         }
+    }
+
+    /// Starts `n` actors (at least one), each on a mailbox of its own holding `capacity`
+    /// messages: `actor(index, receiver)` is the actor's task, tracked in `tasks`.
+    pub(crate) fn start<F, Fut>(
+        (n, capacity, wait): (usize, usize, Duration),
+        tasks: &Tasks,
+        mut actor: F,
+    ) -> Self
+    where
+        F: FnMut(usize, mpsc::Receiver<M>) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let senders = (0..n.max(1))
+            .map(|index| {
+                let (tx, rx) = mpsc::channel(capacity.max(1));
+                tasks.spawn(actor(index, rx));
+                tx
+            })
+            .collect();
+        Self::new(senders, wait)
     }
 
     /// How many actors there are.

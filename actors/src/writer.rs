@@ -110,20 +110,17 @@ impl<T: Send + 'static> WriterPool<T> {
     pub fn start<S: BatchSink<T>>(name: &'static str, sink: Arc<S>, config: WriterConfig) -> Self {
         let (stop, _) = watch::channel(false);
         let tasks = Tasks::new(name);
-        let senders = (0..config.writers.max(1))
-            .map(|index| {
-                let (tx, rx) = mpsc::channel(config.mailbox.max(1));
-                let writer = Writer {
-                    name: format!("{name}-writer-{index}"),
-                    sink: Arc::clone(&sink),
-                    config,
-                };
-                tasks.spawn(writer.run(rx, stop.subscribe()));
-                tx
-            })
-            .collect();
+        let limits = (config.writers, config.mailbox, config.mailbox_wait);
+        let mailboxes = Mailboxes::start(limits, &tasks, |index, rx| {
+            let writer = Writer {
+                name: format!("{name}-writer-{index}"),
+                sink: Arc::clone(&sink),
+                config,
+            };
+            writer.run(rx, stop.subscribe())
+        });
         Self {
-            mailboxes: Mailboxes::new(senders, config.mailbox_wait),
+            mailboxes,
             stop,
             tasks,
         }
