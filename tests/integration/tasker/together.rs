@@ -99,16 +99,12 @@ async fn creates_at_once_answer_as_alone(engine: Engine) {
         assert_eq!(numbers, (1..=n).collect(), "{prefix}");
     }
 
-    // One key sent twice at once: one card. Grouped creates (Postgres) run one agent's
-    // creates in turn, so both callers get it; a lone create (SQLite) may instead tell
-    // the second caller to retry, and the retry gets it. One key sent at once with two
+    // One key sent three times at once: one card. Grouped creates (Postgres) run one
+    // agent's creates in turn, so every caller gets it; a lone create (SQLite) may instead tell
+    // the later callers to retry, and the retry gets it. One key sent at once with two
     // inputs: one card, and the other caller a conflict (or a retry that is one).
     let same = plain(&web, "same");
-    let twice = join_all([
-        t.create_card(&me, "k-twice", &same),
-        t.create_card(&me, "k-twice", &same),
-    ])
-    .await;
+    let twice = join_all((0..3).map(|_| t.create_card(&me, "k-twice", &same))).await;
     let first = t.create_card(&me, "k-twice", &same).await.unwrap();
     for result in &twice {
         match result {

@@ -65,17 +65,16 @@ pub(in crate::tasker::embedded) struct Grouped {
 
 impl BatchRun<Prepared, TaskerResult<CardDetail>> for Grouped {
     async fn run(&self, batch: Vec<Prepared>) -> Vec<TaskerResult<CardDetail>> {
-        // A key's second create in this group waits for the first's commit.
-        let mut seen = HashSet::new();
-        let (now, later): (Vec<_>, Vec<_>) = batch
-            .into_iter()
-            .enumerate()
-            .partition(|(_, p)| seen.insert((p.actor.agent_id, p.key.clone())));
+        // A key's second create in this batch waits for the first's commit: each round
+        // runs the first create of every key still waiting.
+        let mut pending: Vec<(usize, Prepared)> = batch.into_iter().enumerate().collect();
         let mut results: Vec<(usize, TaskerResult<CardDetail>)> = Vec::new();
-        for group in [now, later] {
-            if group.is_empty() {
-                continue;
-            }
+        while !pending.is_empty() {
+            let mut seen = HashSet::new();
+            let (group, rest): (Vec<_>, Vec<_>) = pending
+                .into_iter()
+                .partition(|(_, p)| seen.insert((p.actor.agent_id, p.key.clone())));
+            pending = rest;
             let (places, creates): (Vec<usize>, Vec<Prepared>) = group.into_iter().unzip();
             let answers = match self.together(&creates).await {
                 Ok(answers) => answers,
