@@ -100,16 +100,6 @@ pub struct Authority {
 
 impl Gateway {
     /// The core, from its parts (assembled by `app.rs`).
-    /// Whether a write's intent row may be committed without waiting for the disk: the
-    /// Tasker is the embedded tracker in the same Postgres database, so the commit of
-    /// its change, which waits for the disk, makes the intent (committed before it, in
-    /// the same write-ahead log) durable first. A Tasker elsewhere (Plane, nodedc) gets
-    /// a flushed intent before it is called.
-    pub fn tasker_commit_flushes_intents(&self) -> bool {
-        matches!(self.config.tasker, crate::config::TaskerKind::Embedded)
-            && self.config.database.expose_postgres().is_some()
-    }
-
     pub fn new(
         config: Arc<Config>,
         store: Arc<dyn Store>,
@@ -130,6 +120,16 @@ impl Gateway {
             authority,
             standing_locks: Arc::default(),
         }))
+    }
+
+    /// Whether a write's intent row may be committed without waiting for the disk: the
+    /// Tasker is the embedded tracker in the same Postgres database, so the commit of
+    /// its change, which waits for the disk, makes the intent (committed before it, in
+    /// the same write-ahead log) durable first. A Tasker elsewhere (Plane, nodedc) gets
+    /// a flushed intent before it is called.
+    pub fn tasker_commit_flushes_intents(&self) -> bool {
+        matches!(self.config.tasker, crate::config::TaskerKind::Embedded)
+            && self.config.database.expose_postgres().is_some()
     }
 
     /// A page of the audit log, with every row of a call answered before this one

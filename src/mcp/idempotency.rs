@@ -79,8 +79,8 @@ pub enum Claim<'a> {
 #[derive(Debug)]
 pub struct Held<'a> {
     call: Call<'a>,
-    key: &'a str,
-    /// The claim as stored, for the settlement.
+    /// The claim as stored (its key, and what the settlement stores should the row be
+    /// gone).
     claim: IdempotencyClaim,
 }
 
@@ -105,11 +105,7 @@ pub async fn claim<'a>(
         )
     })?;
     match state {
-        IdempotencyState::Claimed => Ok(Claim::Fresh(Held {
-            call: *call,
-            key,
-            claim,
-        })),
+        IdempotencyState::Claimed => Ok(Claim::Fresh(Held { call: *call, claim })),
         IdempotencyState::Replay(stored) => Ok(Claim::Replay(stored)),
         IdempotencyState::InFlight => Err(McpError::Rejected(format!(
             "A call with idempotency_key {key:?} is still in progress. Retry in a few seconds with the same key to get its result."
@@ -151,7 +147,7 @@ impl Held<'_> {
             .call
             .gw
             .store
-            .idempotency_abandon(self.call.who.agent_id, self.key)
+            .idempotency_abandon(self.claim.agent_id, &self.claim.key)
             .await
         {
             tracing::warn!(error = %e, "could not release an idempotency key; it frees itself after the lease");

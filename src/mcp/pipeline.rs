@@ -182,7 +182,17 @@ async fn steps<T: Tool>(
                 // The intent, durable before the Tasker is called: no tracker change
                 // without an audit row that names it, even if this process dies now.
                 let intent = facts.event(call, started).finish(Outcome::Intent, None);
-                if let Err(e) = audit(call, intent, true).await {
+                let recorded = if call.gw.tasker_commit_flushes_intents() {
+                    // The embedded tracker's flushed commit, later in the same
+                    // database, makes this row durable before any change it names.
+                    call.gw.auditor.record_committed(intent).await.map_err(|e| {
+                        tracing::error!(error = %e, "a write's intent row was not stored");
+                        audit_unavailable()
+                    })
+                } else {
+                    audit(call, intent, true).await
+                };
+                if let Err(e) = recorded {
                     claim.abandon().await;
                     return Err(e);
                 }
@@ -236,10 +246,7 @@ async fn audit(call: &Call<'_>, row: AuditRow, write: bool) -> Result<(), McpErr
     if write {
         call.gw.auditor.record(row).await.map_err(|e| {
             tracing::error!(error = %e, "a write's audit row was not stored");
-            McpError::Unavailable(
-                "the audit log is unavailable; retry with the same idempotency_key — the change, if made, is replayed, not repeated"
-                    .into(),
-            )
+            audit_unavailable()
         })
     } else {
         if let Err(e) = call.gw.auditor.record_later(row).await {
@@ -247,6 +254,14 @@ async fn audit(call: &Call<'_>, row: AuditRow, write: bool) -> Result<(), McpErr
         }
         Ok(())
     }
+}
+
+/// What a write is told when its audit row could not be stored.
+fn audit_unavailable() -> McpError {
+    McpError::Unavailable(
+        "the audit log is unavailable; retry with the same idempotency_key — the change, if made, is replayed, not repeated"
+            .into(),
+    )
 }
 
 /// A call of a tool that does not exist: audited as refused, answered with what exists.
