@@ -85,6 +85,17 @@ pub struct Config {
     pub demo: bool,
 }
 
+impl Config {
+    /// Whether a write's intent row may be committed without waiting for the disk: the
+    /// Tasker is the embedded tracker in the same Postgres database, so the commit of
+    /// its change, which waits for the disk, makes the intent (committed before it, in
+    /// the same write-ahead log) durable first. SQLite commits wait for the disk anyway;
+    /// a Tasker elsewhere (Plane, nodedc) gets a flushed intent before it is called.
+    pub fn tasker_commit_flushes_intents(&self) -> bool {
+        matches!(self.tasker, TaskerKind::Embedded) && self.database.expose_postgres().is_some()
+    }
+}
+
 /// Which Tasker adapter the gateway uses.
 #[derive(Debug, Clone)]
 pub enum TaskerKind {

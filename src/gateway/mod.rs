@@ -122,16 +122,6 @@ impl Gateway {
         }))
     }
 
-    /// Whether a write's intent row may be committed without waiting for the disk: the
-    /// Tasker is the embedded tracker in the same Postgres database, so the commit of
-    /// its change, which waits for the disk, makes the intent (committed before it, in
-    /// the same write-ahead log) durable first. A Tasker elsewhere (Plane, nodedc) gets
-    /// a flushed intent before it is called.
-    pub fn tasker_commit_flushes_intents(&self) -> bool {
-        matches!(self.config.tasker, crate::config::TaskerKind::Embedded)
-            && self.config.database.expose_postgres().is_some()
-    }
-
     /// A page of the audit log, with every row of a call answered before this one
     /// (read rows linger for their batch; they are flushed first).
     pub async fn audit_log(

@@ -182,7 +182,7 @@ async fn steps<T: Tool>(
                 // The intent, durable before the Tasker is called: no tracker change
                 // without an audit row that names it, even if this process dies now.
                 let intent = facts.event(call, started).finish(Outcome::Intent, None);
-                let recorded = if call.gw.tasker_commit_flushes_intents() {
+                let recorded = if call.gw.config.tasker_commit_flushes_intents() {
                     // The embedded tracker's flushed commit, later in the same
                     // database, makes this row durable before any change it names.
                     call.gw.auditor.record_committed(intent).await.map_err(|e| {

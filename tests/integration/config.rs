@@ -161,3 +161,51 @@ async fn a_corrupt_session_key_is_named_with_its_fix() {
     );
     assert!(!stderr.contains("admin token"), "{stderr}");
 }
+
+/// A write's intent row skips its own wait for the disk only where a later flushed commit
+/// in the same write-ahead log covers it: the embedded tracker on the gateway's Postgres.
+/// SQLite, Plane and nodedc each get an intent flushed before the Tasker is called
+/// (THREAT_MODEL.md, "an agent's change with no audit row").
+#[test]
+fn only_the_embedded_tracker_on_postgres_rides_its_commit_for_the_intent() {
+    use agent_gateway::config::{Config, Overrides};
+    let postgres = ("GATEWAY_DATABASE_URL", "postgres://gw@127.0.0.1/gw");
+    let sqlite = ("GATEWAY_DATABASE_URL", "sqlite://data/gateway.db");
+    let plane = [
+        ("GATEWAY_TASKER", "plane"),
+        ("GATEWAY_PLANE_URL", "https://plane.example.com"),
+        ("GATEWAY_PLANE_WORKSPACE", "team"),
+        ("GATEWAY_PLANE_API_KEY", "plane_api_0123456789"),
+    ];
+    let nodedc = [
+        ("GATEWAY_TASKER", "nodedc"),
+        ("GATEWAY_TASKER_URL", "http://127.0.0.1:7000"),
+        (
+            "GATEWAY_TASKER_TOKEN",
+            "an-internal-service-token-0123456789",
+        ),
+    ];
+    let embedded = [("GATEWAY_TASKER", "embedded")];
+    let cases: [(&[(&str, &str)], (&str, &str), bool); 6] = [
+        (&embedded, postgres, true),
+        (&[], postgres, true),
+        (&embedded, sqlite, false),
+        (&plane, postgres, false),
+        (&nodedc, postgres, false),
+        (&plane, sqlite, false),
+    ];
+    for (tasker, database, expected) in cases {
+        let vars = tasker
+            .iter()
+            .chain([&database])
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let config = Config::from_vars(&vars, Overrides::default())
+            .unwrap_or_else(|e| panic!("{tasker:?} {database:?}: {e}"));
+        assert_eq!(
+            config.tasker_commit_flushes_intents(),
+            expected,
+            "{tasker:?} on {database:?}"
+        );
+    }
+}
