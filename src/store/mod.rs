@@ -23,6 +23,7 @@ mod standing;
 mod types;
 mod ui;
 mod users;
+mod write_gate;
 
 use std::sync::Arc;
 
@@ -59,6 +60,7 @@ pub use standing::{
 pub use types::*;
 pub use ui::{NewSignInLink, NewUiSession, UiPrincipal, UiSessionKind, UiStore};
 pub use users::{UserQuery, UserSummary};
+pub use write_gate::{WriteGate, WriteTurn};
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]

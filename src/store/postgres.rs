@@ -52,7 +52,10 @@ impl SqlStore<Postgres> {
                 "Postgres {version} is too old; 13 or newer is required"
             )));
         }
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            gate: WriteGate::none(),
+        })
     }
 
     /// The pool, for Postgres-only features (LISTEN/NOTIFY).

@@ -251,7 +251,7 @@ where
         superseded: &SessionEnd,
         now: DateTime<Utc>,
     ) -> StoreResult<(WorkSessionRecord, Option<Uuid>)> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let ended: Option<(Uuid,)> = sqlx::query_as(
             "UPDATE work_sessions SET state = $2, outcome = $3, summary = $4, ended_at = $5, \
              changed_at = $5 WHERE agent_id = $1 AND ended_at IS NULL RETURNING id",
@@ -309,7 +309,7 @@ where
         report: &SessionReport,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<WorkSessionRecord>> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let plan = report.plan.as_deref().map(plan_json).transpose()?;
         // An elicitation waits for a person; any other report resumes work. A pending
         // stop stays pending whatever is reported.
@@ -363,7 +363,7 @@ where
         end: &SessionEnd,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<WorkSessionRecord>> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let mut sql = String::from(
             "UPDATE work_sessions SET state = $2, outcome = $3, summary = $4, ended_at = $5, \
              changed_at = $5 WHERE id = $1 AND ended_at IS NULL",
@@ -401,6 +401,7 @@ where
     }
 
     async fn set_session_comment(&self, id: Uuid, comment_id: &str) -> StoreResult<()> {
+        let _turn = self.gate.turn().await;
         sqlx::query("UPDATE work_sessions SET comment_id = $2 WHERE id = $1")
             .bind(id)
             .bind(comment_id)
@@ -416,7 +417,7 @@ where
         reason: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<WorkSessionRecord>> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let updated: Option<(Uuid,)> = sqlx::query_as(
             "UPDATE work_sessions SET state = 'stopping', changed_at = $2, \
              stop_requested_at = COALESCE(stop_requested_at, $2), \
@@ -558,6 +559,7 @@ where
         version: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
+        let _turn = self.gate.turn().await;
         sqlx::query(
             "UPDATE agents SET client_name = $2, client_version = $3, client_seen_at = $4 WHERE id = $1",
         )

@@ -29,12 +29,15 @@ use super::*;
 /// [`SqliteStore`](super::sqlite::SqliteStore).
 pub struct SqlStore<DB: Database> {
     pub(super) pool: Pool<DB>,
+    /// SQLite: one writer at a time, in line (`write_gate.rs`); none on Postgres.
+    pub(super) gate: WriteGate,
 }
 
 impl<DB: Database> std::fmt::Debug for SqlStore<DB> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqlStore")
             .field("pool", &self.pool)
+            .field("gate", &self.gate)
             .finish()
     }
 }
@@ -43,7 +46,19 @@ impl<DB: Database> Clone for SqlStore<DB> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
+            gate: self.gate.clone(),
         }
+    }
+}
+
+impl<DB: Dialect> SqlStore<DB> {
+    /// A write transaction in this file's turn (SQLite, `write_gate.rs`). Bind both:
+    /// the turn passes to the next writer when it drops, after the transaction.
+    pub(super) async fn begin_write(
+        &self,
+    ) -> StoreResult<(WriteTurn, sqlx::Transaction<'static, DB>)> {
+        let turn = self.gate.turn().await;
+        Ok((turn, self.pool.begin_with(DB::BEGIN_WRITE).await?))
     }
 }
 
@@ -227,7 +242,7 @@ where
     /// and the read of the holder run in one transaction.
     async fn claim_held(&self, c: &IdempotencyClaim) -> StoreResult<IdempotencyState> {
         loop {
-            let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+            let (_turn, mut tx) = self.begin_write().await?;
             let claimed = claim_key!(DB, c).execute(&mut *tx).await?;
             if DB::rows_affected(&claimed) == 1 {
                 tx.commit().await?;
@@ -316,6 +331,7 @@ where
     }
 
     async fn init_setting(&self, key: &str, value: &str) -> StoreResult<bool> {
+        let _turn = self.gate.turn().await;
         let done = sqlx::query(
             "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
         )
@@ -331,7 +347,7 @@ where
         user: &UserUpsert,
         now: DateTime<Utc>,
     ) -> StoreResult<(Option<User>, User)> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let before: Option<User> = sqlx::query_as(DB::LOCK_USER)
             .bind(user.id)
             .fetch_optional(&mut *tx)
@@ -379,11 +395,12 @@ where
     }
 
     async fn record_entitlement_change(&self, c: &EntitlementChange) -> StoreResult<()> {
+        let _turn = self.gate.turn().await;
         insert_change(&self.pool, c).await
     }
 
     async fn create_agent(&self, a: &NewAgent) -> StoreResult<Agent> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let (turn, mut tx) = self.begin_write().await?;
         // Rates are bound as 64-bit: SQLite stores them as they are, Postgres refuses
         // one above its INTEGER column rather than wrapping it.
         sqlx::query(
@@ -418,6 +435,7 @@ where
             .await
             .map_err(StoreError::from_sqlx)?;
         tx.commit().await?;
+        drop(turn);
         self.get_agent(a.id)
             .await?
             .ok_or_else(|| StoreError::Corrupt("agent vanished after insert".into()))
@@ -438,7 +456,7 @@ where
         reason: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Agent>> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let (turn, mut tx) = self.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE agents SET status = $2, status_reason = $3, updated_at = $4 WHERE id = $1",
         )
@@ -456,6 +474,7 @@ where
                 .await?;
         }
         tx.commit().await?;
+        drop(turn);
         if DB::rows_affected(&updated) == 0 {
             return Ok(None);
         }
@@ -476,6 +495,7 @@ where
     }
 
     async fn touch_tokens(&self, used: &[(Uuid, DateTime<Utc>)]) -> StoreResult<()> {
+        let _turn = self.gate.turn().await;
         DB::touch_tokens(&self.pool, used).await
     }
 
@@ -494,6 +514,7 @@ where
         if rows.is_empty() {
             return Ok(());
         }
+        let _turn = self.gate.turn().await;
         DB::insert_audit(&self.pool, rows, durability).await
     }
 
@@ -519,7 +540,9 @@ where
             .iter()
             .filter(|c| seen.insert((c.agent_id, c.key.as_str())))
             .collect();
+        let turn = self.gate.turn().await;
         let mut claimed = DB::claim_keys(&self.pool, &distinct).await?;
+        drop(turn);
         let mut states = Vec::with_capacity(claims.len());
         for c in claims {
             if claimed.remove(&(c.agent_id, c.key.clone())) {
@@ -535,10 +558,12 @@ where
         if settled.is_empty() {
             return Ok(());
         }
+        let _turn = self.gate.turn().await;
         DB::settle_keys(&self.pool, settled).await
     }
 
     async fn idempotency_abandon(&self, agent_id: Uuid, key: &str) -> StoreResult<()> {
+        let _turn = self.gate.turn().await;
         sqlx::query(
             "DELETE FROM idempotency_keys WHERE agent_id = $1 AND key = $2 AND state = 'in_flight'",
         )
@@ -550,6 +575,7 @@ where
     }
 
     async fn purge_idempotency(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let _turn = self.gate.turn().await;
         let done = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at < $1")
             .bind(now)
             .execute(&self.pool)
@@ -565,7 +591,7 @@ where
         reason: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Uuid>> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let change = OwnerMove {
             owner,
             from,
@@ -601,6 +627,7 @@ where
     }
 
     async fn create_owner_session(&self, s: &NewOwnerSession) -> StoreResult<()> {
+        let _turn = self.gate.turn().await;
         sqlx::query(
             "INSERT INTO owner_sessions (id, user_id, hash, display, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )

@@ -65,7 +65,10 @@ impl SqlStore<Sqlite> {
             .before_acquire(crate::store::outside_transaction)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            gate: WriteGate::for_file(path),
+        })
     }
 }
 

@@ -180,7 +180,7 @@ where
         rule: &StandingRule<'_>,
         now: DateTime<Utc>,
     ) -> StoreResult<StandingWritten> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         DB::lock_user(&mut *tx, user_id).await?;
         let current: Option<CurrentUser> = sqlx::query_as("SELECT * FROM users WHERE id = $1")
             .bind(user_id)

@@ -99,6 +99,7 @@ where
     for<'r> (String,): FromRow<'r, DB::Row>,
 {
     async fn create_sign_in_link(&self, l: &NewSignInLink) -> StoreResult<()> {
+        let _turn = self.gate.turn().await;
         sqlx::query(
             "INSERT INTO ui_sign_in_links (id, user_id, hash, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -120,6 +121,7 @@ where
         now: DateTime<Utc>,
     ) -> StoreResult<Option<User>> {
         // The update is the use: of two concurrent uses, only one changes the row.
+        let _turn = self.gate.turn().await;
         let done = sqlx::query(
             "UPDATE ui_sign_in_links SET used_at = $2 \
              WHERE hash = $1 AND used_at IS NULL AND expires_at > $2",
@@ -144,6 +146,7 @@ where
             UiSessionKind::Admin => ("admin", None),
             UiSessionKind::Owner(id) => ("owner", Some(id)),
         };
+        let _turn = self.gate.turn().await;
         sqlx::query(
             "INSERT INTO ui_sessions (id, kind, user_id, hash, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -190,6 +193,7 @@ where
     }
 
     async fn end_ui_session(&self, hash: &[u8; 32], now: DateTime<Utc>) -> StoreResult<()> {
+        let _turn = self.gate.turn().await;
         sqlx::query(
             "UPDATE ui_sessions SET revoked_at = $2 WHERE hash = $1 AND revoked_at IS NULL",
         )

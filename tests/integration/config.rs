@@ -186,7 +186,8 @@ fn only_the_embedded_tracker_on_postgres_rides_its_commit_for_the_intent() {
         ),
     ];
     let embedded = [("GATEWAY_TASKER", "embedded")];
-    let cases: [(&[(&str, &str)], (&str, &str), bool); 6] = [
+    type Var = (&'static str, &'static str);
+    let cases: [(&[Var], Var, bool); 6] = [
         (&embedded, postgres, true),
         (&[], postgres, true),
         (&embedded, sqlite, false),

@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::config::DatabaseUrl;
-use crate::store::Store;
+use crate::store::{Store, WriteGate, WriteTurn};
 
 /// The embedded tracker.
 #[derive(Debug, Clone)]
@@ -36,6 +36,8 @@ pub struct EmbeddedTasker {
     store: Arc<dyn Store>,
     /// SQLite needs `BEGIN IMMEDIATE` for read-then-write transactions.
     sqlite: bool,
+    /// SQLite: one writer at a time, in line with the store's (`store::WriteGate`).
+    gate: WriteGate,
     /// Bumped when a project is created: the project cache's signal.
     changes: Arc<AtomicU64>,
     /// Each project's identity and states, once read.
@@ -191,6 +193,10 @@ impl EmbeddedTasker {
             .connect(&raw)
             .await
             .map_err(db_error)?;
+        let gate = match url {
+            DatabaseUrl::Sqlite(path) => WriteGate::for_file(path),
+            DatabaseUrl::Postgres(_) => WriteGate::none(),
+        };
         let grouped = (!sqlite).then(|| {
             let run = writes::grouped::Grouped { pool: pool.clone() };
             Arc::new(Batcher::start(
@@ -203,6 +209,7 @@ impl EmbeddedTasker {
             pool,
             store,
             sqlite,
+            gate,
             changes: Arc::default(),
             facts: facts::cache(),
             grouped,
@@ -214,13 +221,16 @@ impl EmbeddedTasker {
         Arc::clone(&self.changes)
     }
 
-    async fn begin(&self) -> TaskerResult<sqlx::Transaction<'static, sqlx::Any>> {
+    /// A write transaction in its turn (SQLite, `store::WriteGate`). Bind both: the
+    /// turn passes to the next writer when it drops, after the transaction.
+    async fn begin(&self) -> TaskerResult<(WriteTurn, sqlx::Transaction<'static, sqlx::Any>)> {
+        let turn = self.gate.turn().await;
         let tx = if self.sqlite {
             self.pool.begin_with("BEGIN IMMEDIATE").await
         } else {
             self.pool.begin().await
         };
-        tx.map_err(db_error)
+        Ok((turn, tx.map_err(db_error)?))
     }
 
     /// Creates a project with its states, labels and members (the contract has no such
@@ -234,7 +244,7 @@ impl EmbeddedTasker {
             ));
         }
         let id = Uuid::now_v7().to_string();
-        let mut tx = self.begin().await?;
+        let (_turn, mut tx) = self.begin().await?;
         sqlx::query("INSERT INTO tracker_projects (id, identifier, name, created_at) VALUES ($1, $2, $3, $4)")
             .bind(&id)
             .bind(&p.identifier)

@@ -49,7 +49,7 @@ pub(in crate::tasker::embedded) async fn update_block(
     check_text("block", block, 64, true)?;
     check_text("content", content, MAX_TEXT, false)?;
     let fp = fingerprint("update_block", card, &(block, content));
-    let mut tx = t.begin().await?;
+    let (_turn, mut tx) = t.begin().await?;
     if let Some(done) = replay(&mut tx, actor, key, &fp).await? {
         return Ok(done);
     }

@@ -97,6 +97,7 @@ pub(in crate::tasker::embedded) async fn create_card(
     } else {
         Some(next_sequence(&mut conn, &project.id, NUMBER_COMMITTED_LAZILY).await?)
     };
+    let _turn = t.gate.turn().await;
     let mut tx = if t.sqlite {
         sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await
     } else {
@@ -198,7 +199,7 @@ pub(in crate::tasker::embedded) async fn update_card(
         ));
     }
     let fp = fingerprint("update_card", card, patch);
-    let mut tx = t.begin().await?;
+    let (_turn, mut tx) = t.begin().await?;
     if let Some(done) = replay(&mut tx, actor, key, &fp).await? {
         return Ok(done);
     }
@@ -311,7 +312,7 @@ pub(in crate::tasker::embedded) async fn move_card(
 ) -> TaskerResult<CardDetail> {
     check_key(key)?;
     let fp = fingerprint("move_card", card, &state);
-    let mut tx = t.begin().await?;
+    let (_turn, mut tx) = t.begin().await?;
     if let Some(done) = replay(&mut tx, actor, key, &fp).await? {
         return Ok(done);
     }

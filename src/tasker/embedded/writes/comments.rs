@@ -13,7 +13,7 @@ pub(in crate::tasker::embedded) async fn add_comment(
     check_key(key)?;
     check_text("body", body, MAX_TEXT, true)?;
     let fp = fingerprint("add_comment", card, &body);
-    let mut tx = t.begin().await?;
+    let (_turn, mut tx) = t.begin().await?;
     if let Some(done) = replay(&mut tx, actor, key, &fp).await? {
         return Ok(done);
     }

@@ -13,7 +13,7 @@ pub(in crate::tasker::embedded) async fn set_labels(
 ) -> TaskerResult<CardDetail> {
     check_key(key)?;
     let fp = fingerprint("set_labels", card, &names);
-    let mut tx = t.begin().await?;
+    let (_turn, mut tx) = t.begin().await?;
     if let Some(done) = replay(&mut tx, actor, key, &fp).await? {
         return Ok(done);
     }
@@ -43,7 +43,7 @@ pub(in crate::tasker::embedded) async fn assign(
 ) -> TaskerResult<CardDetail> {
     check_key(key)?;
     let fp = fingerprint("assign", card, &who);
-    let mut tx = t.begin().await?;
+    let (_turn, mut tx) = t.begin().await?;
     if let Some(done) = replay(&mut tx, actor, key, &fp).await? {
         return Ok(done);
     }

@@ -36,7 +36,7 @@ pub(in crate::tasker::embedded) async fn add_member(
         .ok_or_else(|| TaskerError::not_found(format!("no workspace member {user_id} exists")))?;
     let (user, name) = (user.id.to_string(), user.display_name);
     let fp = fingerprint("add_member", project_id, member);
-    let mut tx = t.begin().await?;
+    let (_turn, mut tx) = t.begin().await?;
     if let Some(done) = replay(&mut tx, actor, key, &fp).await? {
         return Ok(done);
     }
