@@ -3,7 +3,8 @@
 //! `list_projects` is the commonest read and its answer changes only when a project is
 //! created, which on the embedded tracker happens in this process (`create_project`
 //! bumps [`ProjectsCache::changes`]) or, with several replicas, in another one (the
-//! snapshot is re-read at most [`TTL`] after it was taken). Each call's answer is still
+//! snapshot is re-read once it is [`TTL`] old, by one call; the calls that arrive
+//! during that re-read get the previous list). Each call's answer is still
 //! filtered by **that call's** grants (`Actor::granted`, from admission), so a revocation
 //! or a grant change is in force at once: the cache holds what exists, never what an
 //! agent may see. Every other method, and every write, goes straight to the adapter.
@@ -35,6 +36,10 @@ pub struct ProjectsCache {
     inner: Arc<dyn Tasker>,
     changes: Arc<AtomicU64>,
     snapshot: RwLock<Option<Snapshot>>,
+    /// One re-read at a time: the callers that find the snapshot stale together wait
+    /// for one query instead of each sending their own (or, past the TTL only, keep the
+    /// old list meanwhile).
+    reading: tokio::sync::Mutex<()>,
 }
 
 impl ProjectsCache {
@@ -44,22 +49,34 @@ impl ProjectsCache {
             inner,
             changes,
             snapshot: RwLock::new(None),
+            reading: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// Every project, from the snapshot while it is fresh.
+    /// Every project, from the snapshot while it is fresh. A project created in this
+    /// process (a new generation) is always waited for. A snapshot only past its TTL is
+    /// still served to the callers that arrive while another one re-reads it, so the
+    /// re-read every [`TTL`] costs one query and holds up one call, not every call in
+    /// flight at that moment.
     async fn every_project(&self) -> TaskerResult<Arc<Vec<ProjectSummary>>> {
         let generation = self.changes.load(Ordering::Acquire);
-        if let Some(s) = self
-            .snapshot
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-        {
-            if s.generation == generation && s.taken.elapsed() < TTL {
-                return Ok(Arc::clone(&s.projects));
+        let stale = match self.current(generation) {
+            Current::Fresh(projects) => return Ok(projects),
+            Current::Expired(projects) => Some(projects),
+            Current::Outdated => None,
+        };
+        let reading = match (stale, self.reading.try_lock()) {
+            (_, Ok(reading)) => reading,
+            (Some(stale), Err(_)) => return Ok(stale),
+            (None, Err(_)) => {
+                let reading = self.reading.lock().await;
+                // The re-read this call waited for may have been of this generation.
+                if let Current::Fresh(projects) = self.current(generation) {
+                    return Ok(projects);
+                }
+                reading
             }
-        }
+        };
         let projects = Arc::new(self.inner.all_projects().await?);
         *self
             .snapshot
@@ -69,8 +86,33 @@ impl ProjectsCache {
             generation,
             projects: Arc::clone(&projects),
         });
+        drop(reading);
         Ok(projects)
     }
+
+    fn current(&self, generation: u64) -> Current {
+        match self
+            .snapshot
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            Some(s) if s.generation == generation && s.taken.elapsed() < TTL => {
+                Current::Fresh(Arc::clone(&s.projects))
+            }
+            Some(s) if s.generation == generation => Current::Expired(Arc::clone(&s.projects)),
+            _ => Current::Outdated,
+        }
+    }
+}
+
+/// What the snapshot is worth for a call.
+enum Current {
+    Fresh(Arc<Vec<ProjectSummary>>),
+    /// Of this generation but past its TTL: good while another call re-reads.
+    Expired(Arc<Vec<ProjectSummary>>),
+    /// None yet, or taken before a project was created here.
+    Outdated,
 }
 
 #[async_trait]
