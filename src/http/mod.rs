@@ -48,7 +48,10 @@ pub fn router(gateway: Gateway, mcp: crate::mcp::Mcp) -> Router {
         .route("/api/v1/agent/me", get(agent::me))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/agents/{agent_id}/setup", get(setup::setup))
-        .route("/api/v1/launcher/events", axum::routing::post(crate::launcher::webhook::receive))
+        .route(
+            "/api/v1/launcher/events",
+            axum::routing::post(crate::launcher::webhook::receive),
+        )
         .merge(admin::routes())
         .merge(owner::routes())
         .merge(crate::ui::routes(mcp.closing.clone()))
@@ -58,14 +61,27 @@ pub fn router(gateway: Gateway, mcp: crate::mcp::Mcp) -> Router {
         .with_state(gateway)
         .merge(crate::mcp::router(mcp))
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("a handler panicked".into()).into_response()
         }))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let id = extract::request_id(request.headers());
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+                // One span per request; an MCP call records its agent, JSON-RPC method and
+                // tool on it (`mcp::transport`, `mcp::dispatch`).
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %id,
+                    agent_id = tracing::field::Empty,
+                    rpc = tracing::field::Empty,
+                    tool = tracing::field::Empty,
+                )
             }),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

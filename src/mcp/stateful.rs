@@ -38,7 +38,7 @@ pub async fn handle(mcp: &Mcp, headers: &HeaderMap, message: Message, caller: &C
     }
     if let Message::Request { id, method, params } = &message {
         if method == "initialize" {
-            tracing::Span::current().record("method", "initialize");
+            tracing::Span::current().record("rpc", "initialize");
             dispatch::client_seen(&mcp.gw, &caller.who, params.get("clientInfo")).await;
             return initialize(mcp, caller, id, params);
         }
@@ -54,7 +54,7 @@ pub async fn handle(mcp: &Mcp, headers: &HeaderMap, message: Message, caller: &C
             return StatusCode::ACCEPTED.into_response()
         }
     };
-    tracing::Span::current().record("method", method.as_str());
+    tracing::Span::current().record("rpc", method.as_str());
     let answer = match method.as_str() {
         "ping" => Ok(json!({})),
         "tools/list" => dispatch::tools_list(&mcp.gw, &caller.who).await,

@@ -102,7 +102,7 @@ pub async fn handle(mcp: &Mcp, headers: &HeaderMap, message: Message, caller: &C
             )
         }
     };
-    tracing::Span::current().record("method", method.as_str());
+    tracing::Span::current().record("rpc", method.as_str());
     match serve(mcp, headers, &method, &params, caller).await {
         Ok(value) => complete(&id, value),
         Err(error) => mcp.respond(Era::Stateless, Some(&id), error),

@@ -16,7 +16,6 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
-use tracing::Instrument;
 
 use super::admission;
 use super::auth::{Caller, Refused};
@@ -100,8 +99,9 @@ pub async fn post(
         Ok(caller) => caller,
         Err(refused) => return refused.respond(request_id_of(&body).as_ref()),
     };
-    let span = tracing::info_span!("mcp", agent_id = %caller.who.agent_id, request_id = %caller.request_id, method = tracing::field::Empty, tool = tracing::field::Empty);
-    serve(mcp, headers, body, caller).instrument(span).await
+    // On the request's span (`http::router`), which already names the request id.
+    tracing::Span::current().record("agent_id", tracing::field::display(caller.who.agent_id));
+    serve(mcp, headers, body, caller).await
 }
 
 async fn serve(mcp: Mcp, headers: HeaderMap, body: Bytes, caller: Caller) -> Response {

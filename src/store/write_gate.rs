@@ -15,7 +15,9 @@
 //! Postgres there is no gate.
 //!
 //! A holder of a turn must not ask for another on the same file: a write transaction
-//! never calls a store or tracker method that writes.
+//! never calls a store or tracker method that writes. And the turn comes before the
+//! pooled connection, everywhere: a writer waiting for its turn then holds no connection
+//! that the writer in its turn may be waiting for.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

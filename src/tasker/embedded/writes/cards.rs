@@ -68,7 +68,10 @@ pub(in crate::tasker::embedded) async fn create_card(
     }
     // Everything the create needs is read and checked first, on one connection, outside
     // the transaction: a replay, an unknown project, state, label, assignee or parent
-    // is answered without taking a card number.
+    // is answered without taking a card number. On SQLite the write turn is taken before
+    // the connection, as everywhere else: a writer waiting for its turn holds no
+    // connection the writer in its turn could need.
+    let _turn = t.gate.turn().await;
     let mut conn = t.pool.acquire().await.map_err(db_error)?;
     if let Some(done) = replay(&mut conn, actor, key, &fp).await? {
         return Ok(done);
@@ -97,7 +100,6 @@ pub(in crate::tasker::embedded) async fn create_card(
     } else {
         Some(next_sequence(&mut conn, &project.id, NUMBER_COMMITTED_LAZILY).await?)
     };
-    let _turn = t.gate.turn().await;
     let mut tx = if t.sqlite {
         sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await
     } else {
