@@ -10,9 +10,9 @@
 //! semaphore shared by every pool this process opened on the file, held until the
 //! transaction ends. The next writer starts as soon as the previous one has committed.
 //! Readers take no turn (WAL lets them read during a write). The busy timeout stays, for
-//! writers in other processes (the operator CLI) and for a write that waited for its turn
-//! longer than [`TURN_WAIT`], which goes ahead and lets SQLite decide as before. On
-//! Postgres there is no gate.
+//! writers in other processes (`agent-gateway migrate`, a `sqlite3` shell) and for a
+//! write that waited for its turn longer than [`TURN_WAIT`], which goes ahead and lets
+//! SQLite decide as before. On Postgres there is no gate.
 //!
 //! A holder of a turn must not ask for another on the same file: a write transaction
 //! never calls a store or tracker method that writes. And the turn comes before the
