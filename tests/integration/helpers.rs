@@ -37,9 +37,44 @@ macro_rules! both_engines {
 }
 
 /// A fresh, empty database; a SQLite file in a temp dir, or a new Postgres database.
+/// Either goes with the handle that created it.
 pub struct TestDb {
     pub url: String,
     _dir: Option<tempfile::TempDir>,
+    /// The Postgres database this handle created, dropped with it.
+    created: Option<String>,
+}
+
+impl Drop for TestDb {
+    /// Drops the Postgres database this handle created, `WITH (FORCE)`: a gateway of the
+    /// test may still hold connections to it. Without this a suite run against a
+    /// long-lived cluster leaves a database per test behind. Best effort: one left behind
+    /// only takes space.
+    fn drop(&mut self) {
+        let (Some(name), Ok(base)) = (
+            self.created.take(),
+            std::env::var("GATEWAY_TEST_POSTGRES_URL"),
+        ) else {
+            return;
+        };
+        // Drop cannot await, and runs inside the test's runtime: a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
+                    .await
+                    .ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
 }
 
 /// The throwaway cluster started by `scripts/test`.
@@ -57,6 +92,7 @@ pub async fn fresh_db(engine: Engine) -> TestDb {
             TestDb {
                 url,
                 _dir: Some(dir),
+                created: None,
             }
         }
         Engine::Postgres => {
@@ -75,7 +111,11 @@ pub async fn fresh_db(engine: Engine) -> TestDb {
                 }
                 None => format!("{}/{name}", base.rsplit_once('/').unwrap().0),
             };
-            TestDb { url, _dir: None }
+            TestDb {
+                url,
+                _dir: None,
+                created: Some(name),
+            }
         }
     }
 }
@@ -160,6 +200,7 @@ impl TestApp {
             TestDb {
                 url: String::new(),
                 _dir: None,
+                created: None,
             },
         )
     }
@@ -282,6 +323,7 @@ impl TestDb {
         TestDb {
             url: self.url.clone(),
             _dir: None,
+            created: None,
         }
     }
 }
