@@ -20,7 +20,7 @@ use crate::identity::Authenticator;
 use crate::launcher::{self, LauncherClient, LauncherError, SharedEntitlements};
 use crate::mcp::origin::OriginPolicy;
 use crate::mcp::session::Sessions;
-use crate::mcp::Mcp;
+use crate::mcp::{Mcp, McpParts};
 use crate::replicas::Fanout;
 use crate::store::{self, Store, StoreError};
 use crate::tasker::embedded::EmbeddedTasker;
@@ -124,7 +124,7 @@ impl Application {
             fanout,
         } = assemble(config, store, admin_token).await?;
         let (closing, closing_rx) = tokio::sync::watch::channel(false);
-        let mcp = Mcp {
+        let mcp = Mcp::new(McpParts {
             closing: closing_rx,
             refusals: Arc::new(crate::mcp::auth::Refusals::new()),
             streams: Arc::new(crate::mcp::stream::Streams::new(
@@ -140,7 +140,7 @@ impl Application {
                 .map(|u| Arc::from(u.as_str()))
                 .unwrap_or_else(|_| Arc::from("")),
             gw: gateway.clone(),
-        };
+        });
         Ok(Self {
             listener,
             gateway,

@@ -44,7 +44,7 @@ use axum::routing::get;
 use axum::Router;
 
 pub use dispatch::INSTRUCTIONS;
-pub use transport::Mcp;
+pub use transport::{Mcp, McpParts};
 
 /// The MCP routes.
 pub fn router(state: Mcp) -> Router {
