@@ -185,16 +185,14 @@ async fn steps<T: Tool>(
                 let recorded = if call.gw.config.tasker_commit_flushes_intents() {
                     // The embedded tracker's flushed commit, later in the same
                     // database, makes this row durable before any change it names.
-                    call.gw.auditor.record_committed(intent).await.map_err(|e| {
-                        tracing::error!(error = %e, "a write's intent row was not stored");
-                        audit_unavailable()
-                    })
+                    call.gw.auditor.record_committed(intent).await
                 } else {
-                    audit(call, intent, true).await
+                    call.gw.auditor.record(intent).await
                 };
                 if let Err(e) = recorded {
+                    tracing::error!(error = %e, "a write's intent row was not stored");
                     claim.abandon().await;
-                    return Err(e);
+                    return Err(audit_unavailable());
                 }
                 Some(claim)
             }
