@@ -38,18 +38,24 @@ pub use sessions::{
 };
 pub use shared::SqlStore;
 
-/// A pool's `before_acquire` check: a connection still inside a transaction is closed
-/// rather than reused. A call cancelled mid-transaction (its client gone, a timeout)
-/// leaves its rollback to the driver; on SQLite that rollback fails while a cancelled
-/// statement is still active, and the connection stayed in the transaction for good:
-/// every later `BEGIN` on it failed ("non-zero transaction depth").
+/// A pool's `after_release` and `before_acquire` check: a connection still inside a
+/// transaction is closed rather than kept. A call cancelled mid-transaction (its client
+/// gone, a timeout) leaves its rollback to the driver; on SQLite that rollback fails
+/// while a cancelled statement is still active, and the connection stays in the
+/// transaction for good. Kept idle in the pool it holds the file's write lock, so the
+/// next writer in its turn (`WriteGate`) waits out the busy timeout and fails ("database
+/// is locked"); reused, every `BEGIN` on it fails ("non-zero transaction depth"). Closing
+/// it on release ends its transaction at once; the check on acquire stays for a
+/// connection that slipped past (released while its rollback was still queued).
 pub(crate) fn outside_transaction<C: sqlx::Connection>(
     conn: &mut C,
     _: sqlx::pool::PoolConnectionMetadata,
 ) -> futures::future::BoxFuture<'_, Result<bool, sqlx::Error>> {
     let usable = !conn.is_in_transaction();
     if !usable {
-        tracing::warn!("a pooled connection was left inside a transaction; closing it");
+        tracing::info!(
+            "a pooled connection is still inside a cancelled call's transaction; closing it"
+        );
     }
     Box::pin(std::future::ready(Ok(usable)))
 }

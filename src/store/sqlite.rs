@@ -81,6 +81,7 @@ impl SqlStore<Sqlite> {
             // (docs/DECISIONS.md). A dead connection fails its statement, is dropped,
             // and the caller's retry gets a fresh one.
             .test_before_acquire(false)
+            .after_release(crate::store::outside_transaction)
             .before_acquire(crate::store::outside_transaction)
             .connect_with(options)
             .await?;
