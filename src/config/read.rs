@@ -191,7 +191,10 @@ impl Config {
             Duration::from_secs(r.number("GATEWAY_AGENT_IDLE_SECS", 300u64, 1, 86_400));
         let max_streams = r.number("GATEWAY_MAX_STREAMS", 20_000usize, 1, 1_000_000);
         let max_streams_per_agent = r.number("GATEWAY_MAX_STREAMS_PER_AGENT", 4usize, 1, 64);
-        let audit_writers = r.number("GATEWAY_AUDIT_WRITERS", 2usize, 1, 64);
+        // SQLite takes one writer at a time, whose connection then keeps its page cache
+        // warm from batch to batch; Postgres inserts two batches side by side.
+        let audit_writers_default = if database.is_sqlite() { 1usize } else { 2 };
+        let audit_writers = r.number("GATEWAY_AUDIT_WRITERS", audit_writers_default, 1, 64);
         let audit_max_batch = r.number("GATEWAY_AUDIT_MAX_BATCH", 512usize, 1, 10_000);
         let audit_max_delay =
             Duration::from_millis(r.number("GATEWAY_AUDIT_MAX_DELAY_MS", 1u64, 0, 1000));

@@ -54,6 +54,7 @@ impl SqlStore<Postgres> {
             )));
         }
         Ok(Self {
+            appender: pool.clone(),
             pool,
             gate: WriteGate::none(),
         })

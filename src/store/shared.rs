@@ -29,6 +29,10 @@ use super::*;
 /// [`SqliteStore`](super::sqlite::SqliteStore).
 pub struct SqlStore<DB: Database> {
     pub(super) pool: Pool<DB>,
+    /// Where audit rows are appended: on SQLite a pool of its own, one connection, whose
+    /// page cache stays warm from one batch to the next (a connection's cache is dropped
+    /// whenever another connection wrote to the file); on Postgres the same pool.
+    pub(super) appender: Pool<DB>,
     /// SQLite: one writer at a time, in line (`write_gate.rs`); none on Postgres.
     pub(super) gate: WriteGate,
 }
@@ -37,6 +41,7 @@ impl<DB: Database> std::fmt::Debug for SqlStore<DB> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqlStore")
             .field("pool", &self.pool)
+            .field("appender", &self.appender)
             .field("gate", &self.gate)
             .finish()
     }
@@ -46,6 +51,7 @@ impl<DB: Database> Clone for SqlStore<DB> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
+            appender: self.appender.clone(),
             gate: self.gate.clone(),
         }
     }
@@ -515,7 +521,7 @@ where
             return Ok(());
         }
         let _turn = self.gate.turn().await;
-        DB::insert_audit(&self.pool, rows, durability).await
+        DB::insert_audit(&self.appender, rows, durability).await
     }
 
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {

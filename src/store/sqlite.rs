@@ -74,22 +74,27 @@ impl SqlStore<Sqlite> {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
-            // No ping before each use: it doubled the round trips of every statement
-            // (docs/DECISIONS.md). A dead connection fails its statement, is dropped,
-            // and the caller's retry gets a fresh one.
-            .test_before_acquire(false)
-            .after_release(crate::store::outside_transaction)
-            .before_acquire(crate::store::outside_transaction)
-            .connect_with(options)
-            .await?;
+        let pool = pool_options(8).connect_with(options.clone()).await?;
+        let appender = pool_options(1).connect_with(options).await?;
         Ok(Self {
             pool,
+            appender,
             gate: WriteGate::for_file(path),
         })
     }
+}
+
+/// A pool of at most `connections` on the file.
+fn pool_options(connections: u32) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(Duration::from_secs(5))
+        // No ping before each use: it doubled the round trips of every statement
+        // (docs/DECISIONS.md). A dead connection fails its statement, is dropped, and the
+        // caller's retry gets a fresh one.
+        .test_before_acquire(false)
+        .after_release(crate::store::outside_transaction)
+        .before_acquire(crate::store::outside_transaction)
 }
 
 #[async_trait]

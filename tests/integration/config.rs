@@ -210,3 +210,27 @@ fn only_the_embedded_tracker_on_postgres_rides_its_commit_for_the_intent() {
         );
     }
 }
+
+/// The audit log's writer actors: one on SQLite, which takes one writer at a time (two
+/// only alternated, and each batch found the other's pages gone from its connection's
+/// cache), two on Postgres, which inserts batches side by side; the variable overrides.
+#[test]
+fn audit_writers_default_by_engine_and_yield_to_the_variable() {
+    use agent_gateway::config::{Config, Overrides};
+    let writers = |vars: &[(&str, &str)]| {
+        let vars = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_vars(&vars, Overrides::default())
+            .unwrap()
+            .audit_writers
+    };
+    let sqlite = ("GATEWAY_DATABASE_URL", "sqlite://data/gateway.db");
+    let postgres = ("GATEWAY_DATABASE_URL", "postgres://gw@127.0.0.1/gw");
+    assert_eq!(writers(&[sqlite]), 1);
+    assert_eq!(writers(&[]), 1, "the embedded default is SQLite");
+    assert_eq!(writers(&[postgres]), 2);
+    assert_eq!(writers(&[sqlite, ("GATEWAY_AUDIT_WRITERS", "3")]), 3);
+    assert_eq!(writers(&[postgres, ("GATEWAY_AUDIT_WRITERS", "1")]), 1);
+}
