@@ -13,6 +13,7 @@
 //! applied by `agent-gateway migrate` (or at `serve` start), never inside a constructor,
 //! so `/readyz` can tell whether they are current.
 
+mod background;
 pub mod postgres;
 mod rows;
 mod session_types;

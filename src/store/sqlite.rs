@@ -58,6 +58,10 @@ fn power_of_two_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
+/// The name of the audit appender's SQLite worker thread (at most 15 bytes: Linux keeps
+/// no more of a thread's name).
+const APPENDER_THREAD: &str = "sqlite-appender";
+
 /// A SQLite-backed [`Store`].
 pub type SqliteStore = SqlStore<Sqlite>;
 
@@ -75,7 +79,15 @@ impl SqlStore<Sqlite> {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         let pool = pool_options(8).connect_with(options.clone()).await?;
-        let appender = pool_options(1).connect_with(options).await?;
+        let appender = pool_options(1)
+            .after_connect(|_, _| {
+                Box::pin(async {
+                    super::background::lower_priority(APPENDER_THREAD);
+                    Ok(())
+                })
+            })
+            .connect_with(options.thread_name(|_| APPENDER_THREAD.to_owned()))
+            .await?;
         Ok(Self {
             pool,
             appender,
