@@ -23,6 +23,7 @@ use crate::helpers::{Engine, TestApp};
 
 mod breaker;
 mod paths;
+mod refs;
 mod together;
 
 const SERVICE_TOKEN: &str = "internal-service-token-for-tests";

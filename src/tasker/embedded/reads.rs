@@ -105,7 +105,13 @@ pub(super) async fn resolve_card(
     card: &str,
 ) -> TaskerResult<String> {
     let card = card.trim();
-    let row = match card.rsplit_once('-').and_then(|(p, n)| n.parse::<i64>().ok().map(|n| (p, n))) {
+    // A key is `IDENT-N`; an id is a UUID, whose last group may be all digits too (about
+    // one id in 280), so a UUID is never read as a key.
+    let key = card
+        .rsplit_once('-')
+        .filter(|_| uuid::Uuid::try_parse(card).is_err())
+        .and_then(|(p, n)| n.parse::<i64>().ok().map(|n| (p, n)));
+    let row = match key {
         Some((identifier, sequence)) if !identifier.is_empty() => sqlx::query(
             "SELECT c.id, c.project_id FROM tracker_cards c JOIN tracker_projects p ON p.id = c.project_id \
              WHERE UPPER(p.identifier) = UPPER($1) AND c.sequence_id = $2",
