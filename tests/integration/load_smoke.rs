@@ -216,7 +216,11 @@ async fn baseline_and_summary() {
     };
     for measured in ["bare axum, sqlite", "half of peak load, sqlite"] {
         let v = verdict(measured);
-        assert!(v == "met" || v == "MISSED", "{measured}: {v}");
+        // Judged, or measured on a machine too noisy to judge (the bare server behind).
+        assert!(
+            v == "met" || v == "MISSED" || v.starts_with("not judged"),
+            "{measured}: {v}"
+        );
     }
     assert_eq!(verdict("bare axum, postgres"), "not measured");
     assert_eq!(verdict("pgbench"), "not measured");
