@@ -39,6 +39,20 @@ pub use sessions::{
 };
 pub use shared::SqlStore;
 
+/// The options every pool of the store and the embedded tracker starts from: at most
+/// `connections`, 5 s to wait for one, no ping before each use (it doubled the round
+/// trips of every statement, docs/DECISIONS.md: a dead connection fails its statement,
+/// is dropped, and the caller's retry gets a fresh one), and [`outside_transaction`] on
+/// release and on acquire.
+pub(crate) fn pool_options<DB: sqlx::Database>(connections: u32) -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .test_before_acquire(false)
+        .after_release(outside_transaction)
+        .before_acquire(outside_transaction)
+}
+
 /// A pool's `after_release` and `before_acquire` check: a connection still inside a
 /// transaction is closed rather than kept. A call cancelled mid-transaction (its client
 /// gone, a timeout) leaves its rollback to the driver; on SQLite that rollback fails

@@ -5,12 +5,11 @@
 //! for the batched writes. Everything else is [`SqlStore`]'s (`shared.rs`).
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgQueryResult};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgQueryResult};
 use sqlx::Postgres;
 use uuid::Uuid;
 
@@ -33,15 +32,7 @@ impl SqlStore<Postgres> {
     /// Connects, checking the server version. Does not migrate.
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let options: PgConnectOptions = url.parse()?;
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
-            // No ping before each use: it doubled the round trips of every statement
-            // (docs/DECISIONS.md). A dead connection fails its statement, is dropped,
-            // and the caller's retry gets a fresh one.
-            .test_before_acquire(false)
-            .after_release(crate::store::outside_transaction)
-            .before_acquire(crate::store::outside_transaction)
+        let pool = super::pool_options::<Postgres>(16)
             .connect_with(options)
             .await?;
         let version: i64 =

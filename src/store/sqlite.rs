@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteQueryResult, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqliteQueryResult,
+    SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
@@ -78,8 +78,10 @@ impl SqlStore<Sqlite> {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        let pool = pool_options(8).connect_with(options.clone()).await?;
-        let appender = pool_options(1)
+        let pool = super::pool_options::<Sqlite>(8)
+            .connect_with(options.clone())
+            .await?;
+        let appender = super::pool_options::<Sqlite>(1)
             .after_connect(|_, _| {
                 Box::pin(async {
                     super::background::lower_priority(APPENDER_THREAD);
@@ -94,19 +96,6 @@ impl SqlStore<Sqlite> {
             gate: WriteGate::for_file(path),
         })
     }
-}
-
-/// A pool of at most `connections` on the file.
-fn pool_options(connections: u32) -> SqlitePoolOptions {
-    SqlitePoolOptions::new()
-        .max_connections(connections)
-        .acquire_timeout(Duration::from_secs(5))
-        // No ping before each use: it doubled the round trips of every statement
-        // (docs/DECISIONS.md). A dead connection fails its statement, is dropped, and the
-        // caller's retry gets a fresh one.
-        .test_before_acquire(false)
-        .after_release(crate::store::outside_transaction)
-        .before_acquire(crate::store::outside_transaction)
 }
 
 #[async_trait]

@@ -20,7 +20,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::Utc;
 use gateway_actors::{BatchConfig, Batcher};
-use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
 use uuid::Uuid;
 
@@ -169,15 +168,7 @@ impl EmbeddedTasker {
         // As many connections as the Tasker call pool admits at once by default
         // (`GATEWAY_TASKER_CONCURRENCY`), so concurrent writes on Postgres do not queue
         // for a connection; SQLite has one writer at a time whatever the pool.
-        let pool = AnyPoolOptions::new()
-            .max_connections(if sqlite { 8 } else { 16 })
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            // No ping before each use: it doubled the round trips of every statement
-            // (docs/DECISIONS.md). A dead connection fails its statement, is dropped,
-            // and the caller's retry gets a fresh one.
-            .test_before_acquire(false)
-            .after_release(crate::store::outside_transaction)
-            .before_acquire(crate::store::outside_transaction)
+        let pool = crate::store::pool_options::<sqlx::Any>(if sqlite { 8 } else { 16 })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {
